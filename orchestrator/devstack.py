@@ -1,0 +1,255 @@
+"""A whole local system in subprocesses: redis-server, the sandbox provider, web and worker.
+
+Used by `orchestrator demo`, the end-to-end tests and the benchmarks, so all three exercise the
+same real parts: a real redis-server, SQLite through SQLModel, real HTTP over loopback. Every
+process runs in its own session so it can be stopped with everything it started, on Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from orchestrator.settings import SANDBOX_API_KEY, SANDBOX_WEBHOOK_SECRET
+
+
+class StackError(RuntimeError):
+    """A part of the local stack could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_reachable(url: str, timeout: float = 0.5) -> bool:
+    """True when a Redis server answers PING at `url`."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@dataclass
+class Process:
+    """One started subprocess and its log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class LocalStack:
+    """Starts and stops the parts; `env` is what web and worker processes get."""
+
+    workdir: Path
+    sandbox_options: dict[str, str] = field(default_factory=dict)
+    settings_env: dict[str, str] = field(default_factory=dict)
+    config_toml: str | None = None
+    redis_url: str | None = None
+    processes: list[Process] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.web_port = free_port()
+        self.sandbox_port = free_port()
+        self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'orchestrator.db'}"
+
+    # ---- addresses -------------------------------------------------------------------------
+    @property
+    def web_url(self) -> str:
+        """Base URL of the web app."""
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        """Base URL of the sandbox provider."""
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment of the orchestrator's own processes."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCH_", "SANDBOX_"))}
+        for name in ("DATABASE_URL", "REDIS_URL", "ELEVENLABS_API_KEY", "PORT"):
+            env.pop(name, None)
+        env.update(
+            {
+                "ORCH_DATABASE_URL": self.database_url,
+                "ORCH_REDIS_URL": self.redis_url or "",
+                "ORCH_SANDBOX_PORT": str(self.sandbox_port),
+                "ORCH_WEB_PORT": str(self.web_port),
+                "ORCH_AUDIO_DIR": str(self.workdir / "audio"),
+                "ORCH_CONFIG": str(self.workdir / "orchestrator.toml"),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.settings_env)
+        return env
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self, *, web: bool = True, worker: bool = True) -> None:
+        """Start redis (unless reused), the sandbox, then web and worker; wait until they answer."""
+        (self.workdir / "orchestrator.toml").write_text(self.config_toml or "")
+        self._start_redis()
+        self.start_sandbox()
+        self.upgrade_db()
+        if web:
+            self.start_web()
+        if worker:
+            self.start_worker()
+
+    def _start_redis(self) -> None:
+        if self.redis_url and redis_reachable(self.redis_url):
+            return
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise StackError("redis-server is not installed (Debian: apt-get install redis-server)")
+        port = free_port()
+        self._spawn(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+        )
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not redis_reachable(self.redis_url):
+            if time.monotonic() > deadline:
+                raise StackError("redis-server did not start; see " + str(self._log("redis")))
+            time.sleep(0.05)
+
+    def start_sandbox(self) -> None:
+        """Start the sandbox provider, posting webhooks to our web app."""
+        args = [
+            "sandbox",
+            "--port",
+            str(self.sandbox_port),
+            "--webhook-url",
+            f"{self.web_url}/webhooks/elevenlabs/post-call",
+            "--webhook-secret",
+            SANDBOX_WEBHOOK_SECRET,
+        ]
+        env = self.env
+        for key, value in self.sandbox_options.items():
+            env[f"SANDBOX_{key.upper()}"] = value
+        self._spawn("sandbox", [*self._cli(), *args], env=env)
+        self.wait_http(f"{self.sandbox_url}/sandbox/health", "sandbox")
+
+    def upgrade_db(self) -> None:
+        """Run the migrations (a short-lived process, like an operator would)."""
+        done = subprocess.run(  # noqa: S603
+            [*self._cli(), "db", "upgrade"], env=self.env, capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise StackError("db upgrade failed: " + done.stderr.decode()[-2000:])
+
+    def start_web(self) -> None:
+        """Start `orchestrator web` and wait for /healthz."""
+        self._spawn("web", [*self._cli(), "web"], env=self.env)
+        self.wait_http(f"{self.web_url}/healthz", "web")
+
+    def start_worker(self, name: str = "worker") -> Process:
+        """Start one `orchestrator worker` process."""
+        return self._spawn(name, [*self._cli(), "worker"], env=self.env)
+
+    def stop(self) -> None:
+        """Stop every process started, newest first (TERM, then KILL after a grace period)."""
+        for proc in reversed(self.processes):
+            self.stop_process(proc)
+        self.processes.clear()
+
+    def stop_process(self, proc: Process, *, kill: bool = False, grace: float = 10.0) -> None:
+        """Stop one process and its children."""
+        if proc.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait(5)
+        if proc in self.processes and proc.popen.poll() is not None and kill:
+            self.processes.remove(proc)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _cli() -> list[str]:
+        return [sys.executable, "-m", "orchestrator"]
+
+    def _log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Process:
+        log_path = self._log(name)
+        log = log_path.open("ab")
+        popen = subprocess.Popen(  # noqa: S603
+            argv,
+            env=dict(env) if env is not None else None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        proc = Process(name, popen, log_path)
+        self.processes.append(proc)
+        return proc
+
+    def wait_http(self, url: str, name: str, timeout: float = 30.0) -> None:
+        """Wait until `url` answers 2xx; fail with the process's log tail otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = next((p for p in self.processes if p.name == name), None)
+            if proc is not None and proc.popen.poll() is not None:
+                break
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=1.0).is_success:
+                    return
+            time.sleep(0.1)
+        tail = (
+            self._log(name).read_text(errors="replace")[-3000:] if self._log(name).exists() else ""
+        )
+        raise StackError(f"{name} did not come up at {url}:\n{tail}")
+
+    def sandbox_get(self, path: str) -> httpx.Response:
+        """GET from the sandbox with its key."""
+        return httpx.get(
+            f"{self.sandbox_url}{path}", headers={"xi-api-key": SANDBOX_API_KEY}, timeout=30
+        )

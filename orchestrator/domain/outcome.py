@@ -1,0 +1,140 @@
+"""Provider news about a call, reduced to what the state machine and the contact need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from orchestrator.domain.attempt import AttemptState
+
+
+class Disposition(StrEnum):
+    """A contact's standing within its campaign."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    REACHED = "reached"
+    VOICEMAIL = "voicemail"
+    UNREACHABLE = "unreachable"
+    DO_NOT_CALL = "do_not_call"
+    INVALID_NUMBER = "invalid_number"
+    CANCELED = "canceled"
+
+
+FINAL_DISPOSITIONS: frozenset[Disposition] = frozenset(
+    {
+        Disposition.REACHED,
+        Disposition.UNREACHABLE,
+        Disposition.DO_NOT_CALL,
+        Disposition.INVALID_NUMBER,
+        Disposition.CANCELED,
+    }
+)
+
+#: Provider conversation status → our attempt state, for news that is not yet final.
+_STATUS_STATE: dict[str, AttemptState] = {
+    "initiated": AttemptState.INITIATED,
+    "in-progress": AttemptState.IN_PROGRESS,
+    "processing": AttemptState.IN_PROGRESS,
+}
+
+_FAILURE_STATE: dict[str, AttemptState] = {
+    "busy": AttemptState.BUSY,
+    "no-answer": AttemptState.NO_ANSWER,
+    "unknown": AttemptState.FAILED,
+}
+
+_VOICEMAIL_MARKERS = ("voicemail", "answering machine", "machine detected")
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What one conversation record (webhook or GET) tells us."""
+
+    state: AttemptState
+    call_successful: str | None = None
+    summary: str | None = None
+    termination_reason: str | None = None
+    duration_secs: float | None = None
+    cost_credits: float | None = None
+    cost_fiat: float | None = None
+    is_burst: bool | None = None
+    start_time_unix: float | None = None
+    data_collection: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    transferred: bool = False
+    has_audio: bool = False
+    failure_reason: str | None = None
+
+
+def _tool_names(transcript: Any) -> set[str]:
+    names: set[str] = set()
+    if not isinstance(transcript, list):
+        return names
+    for turn in transcript:
+        if not isinstance(turn, dict):
+            continue
+        for call in turn.get("tool_calls") or []:
+            if isinstance(call, dict) and isinstance(call.get("tool_name"), str):
+                names.add(call["tool_name"])
+    return names
+
+
+def is_voicemail(termination_reason: str | None, tool_names: set[str]) -> bool:
+    """Voicemail when the agent's detection tool fired or the termination reason says so."""
+    if "voicemail_detection" in tool_names:
+        return True
+    reason = (termination_reason or "").lower()
+    return any(marker in reason for marker in _VOICEMAIL_MARKERS)
+
+
+def facts_from_conversation(data: dict[str, Any]) -> CallFacts:
+    """Reduce a conversation record (`post_call_transcription.data` or GET) to `CallFacts`."""
+    status = str(data.get("status") or "")
+    metadata = data.get("metadata") or {}
+    analysis = data.get("analysis") or {}
+    charging = metadata.get("charging") or {}
+    tools = _tool_names(data.get("transcript"))
+    reason = metadata.get("termination_reason")
+    if status == "done":
+        state = AttemptState.VOICEMAIL if is_voicemail(reason, tools) else AttemptState.COMPLETED
+    elif status == "failed":
+        state = AttemptState.FAILED
+    else:
+        state = _STATUS_STATE.get(status, AttemptState.INITIATED)
+    dc = analysis.get("data_collection_results") or {}
+    ev = analysis.get("evaluation_criteria_results") or {}
+    return CallFacts(
+        state=state,
+        call_successful=analysis.get("call_successful"),
+        summary=analysis.get("transcript_summary"),
+        termination_reason=reason,
+        duration_secs=_num(metadata.get("call_duration_secs")),
+        cost_credits=_num(metadata.get("cost")),
+        cost_fiat=_num(metadata.get("cost_fiat")),
+        is_burst=charging.get("is_burst") if isinstance(charging, dict) else None,
+        start_time_unix=_num(metadata.get("start_time_unix_secs")),
+        data_collection={k: (v or {}).get("value") for k, v in dc.items() if isinstance(v, dict)},
+        evaluation={k: (v or {}).get("result") for k, v in ev.items() if isinstance(v, dict)},
+        transferred=bool(tools & {"transfer_to_number", "transfer_to_human"}),
+        has_audio=bool(data.get("has_audio")),
+    )
+
+
+def facts_from_initiation_failure(data: dict[str, Any]) -> CallFacts:
+    """Reduce a `call_initiation_failure` event's data to `CallFacts`."""
+    reason = str(data.get("failure_reason") or "unknown")
+    return CallFacts(
+        state=_FAILURE_STATE.get(reason, AttemptState.FAILED),
+        failure_reason=reason,
+        termination_reason=f"call_initiation_failure: {reason}",
+    )
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None

@@ -1,0 +1,166 @@
+"""Concurrency slots in Redis, acquired for every scope at once by one Lua script.
+
+Each scope (account, agent, campaign, phone number) is a sorted set whose members are attempt ids
+and whose scores are lease deadlines. A lease past its deadline counts as free, so a lost end
+event can never leak a slot for longer than the longest possible call plus a margin.
+
+The account scope has two limits: the plan's (`base`) and the one the campaign's burst policy
+allows (`cap`, up to min(3 × limit, 300)). A lease taken while the account already holds `base`
+or more is a burst lease: it is marked, and billed at 2× by the provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator import keys
+
+# KEYS: scope keys (the first is the account), then the burst-marks set.
+# ARGV: member, now, deadline, account base limit, then one cap per scope.
+# Returns {1, is_burst} on success, {0, index of the first full scope (1-based)} otherwise.
+_ACQUIRE = """
+local n = #KEYS - 1
+local member = ARGV[1]
+local now = tonumber(ARGV[2])
+local deadline = tonumber(ARGV[3])
+local base = tonumber(ARGV[4])
+for i = 1, n do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+end
+local burst = 0
+for i = 1, n do
+  if not redis.call('ZSCORE', KEYS[i], member) then
+    local count = redis.call('ZCARD', KEYS[i])
+    if count >= tonumber(ARGV[4 + i]) then
+      return {0, i}
+    end
+    if i == 1 and count >= base then
+      burst = 1
+    end
+  elseif i == 1 and redis.call('SISMEMBER', KEYS[n + 1], member) == 1 then
+    burst = 1
+  end
+end
+for i = 1, n do
+  redis.call('ZADD', KEYS[i], deadline, member)
+end
+if burst == 1 then
+  redis.call('SADD', KEYS[n + 1], member)
+end
+return {1, burst}
+"""
+
+# KEYS: scope keys, then the burst-marks set. ARGV: member, channel.
+_RELEASE = """
+local n = #KEYS - 1
+local removed = 0
+for i = 1, n do
+  removed = removed + redis.call('ZREM', KEYS[i], ARGV[1])
+end
+redis.call('SREM', KEYS[n + 1], ARGV[1])
+if removed > 0 then
+  redis.call('PUBLISH', ARGV[2], ARGV[1])
+end
+return removed
+"""
+
+# KEYS: scope keys. ARGV: member, deadline. Renews only leases still held.
+_RENEW = """
+local renewed = 0
+for i = 1, #KEYS do
+  renewed = renewed + redis.call('ZADD', KEYS[i], 'XX', 'CH', ARGV[2], ARGV[1])
+end
+return renewed
+"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One limit: a Redis key and how many leases it may hold."""
+
+    kind: str
+    ident: str | int
+    limit: int
+
+    @property
+    def key(self) -> str:
+        """The sorted set holding this scope's leases."""
+        return keys.slots(self.kind, self.ident)
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """The result of an acquisition attempt."""
+
+    ok: bool
+    is_burst: bool = False
+    full_scope: str | None = None
+
+
+class SlotLimiter:
+    """All-or-nothing leases over several scopes."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
+
+    async def acquire(
+        self,
+        member: str | int,
+        account: Scope,
+        others: list[Scope],
+        *,
+        account_cap: int,
+        now: float,
+        lease_secs: float,
+    ) -> Acquired:
+        """Take one lease in `account` (up to `account_cap`) and every scope of `others`.
+
+        Re-acquiring a lease already held renews it and keeps its burst mark.
+        """
+        scopes = [account, *others]
+        caps = [max(account_cap, account.limit), *(s.limit for s in others)]
+        result: Any = await self._acquire(
+            keys=[*(s.key for s in scopes), keys.burst_marks()],
+            args=[str(member), now, now + lease_secs, account.limit, *caps],
+        )
+        ok, detail = int(result[0]), int(result[1])
+        if ok:
+            return Acquired(ok=True, is_burst=bool(detail))
+        return Acquired(ok=False, full_scope=scopes[detail - 1].kind)
+
+    async def release(self, member: str | int, scopes: list[Scope]) -> bool:
+        """Free the member's leases in `scopes`; True when something was held."""
+        removed: Any = await self._release(
+            keys=[*(s.key for s in scopes), keys.burst_marks()],
+            args=[str(member), keys.SLOTS_FREED_CHANNEL],
+        )
+        return int(removed) > 0
+
+    async def renew(
+        self, member: str | int, scopes: list[Scope], *, now: float, lease_secs: float
+    ) -> bool:
+        """Push the deadline of leases still held; False when none was held."""
+        renewed: Any = await self._renew(
+            keys=[s.key for s in scopes], args=[str(member), now + lease_secs]
+        )
+        return int(renewed) > 0
+
+    async def in_flight(self, scope: Scope, *, now: float) -> int:
+        """Leases in `scope` whose deadline has not passed."""
+        return int(await self._redis.zcount(scope.key, f"({now}", "+inf"))
+
+    async def holders(self, scope: Scope, *, now: float) -> list[str]:
+        """Members holding a live lease in `scope`."""
+        raw = await self._redis.zrangebyscore(scope.key, f"({now}", "+inf")
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
+
+    async def expired(self, scope: Scope, *, now: float) -> list[str]:
+        """Members whose lease in `scope` has passed its deadline (a lost end event)."""
+        raw = await self._redis.zrangebyscore(scope.key, "-inf", now)
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in raw]

@@ -1,0 +1,157 @@
+"""SQLModel tables: campaigns, contacts, attempts, outcomes, raw webhook events, dead letters,
+the do-not-call list.
+
+Times are aware UTC datetimes (`UTCDateTime`). JSON columns hold provider payload fragments and
+dynamic variables; `secret__` variable values are stored encrypted (see `domain/initiation.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from orchestrator.store.types import UTCDateTime, utcnow
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kw)
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Campaign(SQLModel, table=True):
+    """A named set of contacts called by one agent from one number under one policy."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    agent_id: str = Field(max_length=200)
+    phone_number_id: str = Field(max_length=200)
+    phone_number_kind: str = Field(default="twilio", max_length=20)
+    status: str = Field(default="active", max_length=20)
+    persona: str | None = Field(default=None, max_length=100)
+    max_attempts: int = 3
+    weight: int = 1
+    burst_policy: str = Field(default="off", max_length=20)
+    config: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Contact(SQLModel, table=True):
+    """One person in one campaign, keyed by the CRM's id; carries the campaign disposition."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "external_id", name="uq_contact_campaign_external"),
+        Index("ix_contact_campaign_disposition", "campaign_id", "disposition"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    external_id: str = Field(max_length=200)
+    phone_number: str = Field(index=True, max_length=20)
+    timezone: str | None = Field(default=None, max_length=64)
+    persona: str | None = Field(default=None, max_length=100)
+    variables: dict[str, Any] = _json()
+    disposition: str = Field(default="pending", max_length=20)
+    disposition_detail: str | None = Field(default=None, max_length=20)
+    attempts_made: int = 0
+    last_summary: str | None = None
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Attempt(SQLModel, table=True):
+    """One dial of one contact; the unit the state machine moves."""
+
+    __table_args__ = (
+        Index("ix_attempt_state_due", "state", "due_at"),
+        Index("ix_attempt_campaign_state", "campaign_id", "state"),
+        Index("ix_attempt_phone_state", "phone_number", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    seq: int = 1
+    phone_number: str = Field(max_length=20)
+    state: str = Field(default="scheduled", max_length=20)
+    due_at: datetime = _ts()
+    queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dial_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    initiated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_news_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    conversation_id: str | None = Field(default=None, unique=True, max_length=100)
+    call_sid: str | None = Field(default=None, max_length=100)
+    is_burst: bool = False
+    call_successful: str | None = Field(default=None, max_length=20)
+    error: str | None = None
+    retry_planned: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Outcome(SQLModel, table=True):
+    """The provider's final word on one attempt's call; only ever gets richer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    attempt_id: int = Field(foreign_key="attempt.id", unique=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    conversation_id: str | None = Field(default=None, index=True, max_length=100)
+    state: str = Field(max_length=20)
+    call_successful: str | None = Field(default=None, max_length=20)
+    transcript_summary: str | None = None
+    termination_reason: str | None = None
+    failure_reason: str | None = Field(default=None, max_length=40)
+    duration_secs: float | None = None
+    cost_credits: float | None = None
+    cost_fiat: float | None = None
+    is_burst: bool = False
+    transferred: bool = False
+    has_audio: bool = False
+    audio_path: str | None = None
+    data_collection: dict[str, Any] = _json()
+    evaluation: dict[str, Any] = _json()
+    sources: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """A raw, verified webhook delivery, kept before it is processed."""
+
+    __table_args__ = (Index("ix_webhook_dedup", "event_type", "conversation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(default="elevenlabs", max_length=20)
+    event_type: str = Field(max_length=60)
+    conversation_id: str | None = Field(default=None, max_length=100)
+    event_timestamp: int | None = None
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="received", max_length=20)
+    error: str | None = None
+    received_at: datetime = _ts()
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A payload we could not accept, kept with the reason so nothing is dropped silently."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40)
+    reason: str
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class DoNotCall(SQLModel, table=True):
+    """A number nobody may call again, from any campaign."""
+
+    phone_number: str = Field(primary_key=True, max_length=20)
+    reason: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()

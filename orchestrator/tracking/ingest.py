@@ -1,0 +1,104 @@
+"""Webhook intake: verify, store the raw event durably, enqueue its processing — nothing slow.
+
+The request handler calls `ingest_post_call`; processing happens in the worker
+(`tracking/events.py`). Signature failures raise before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator import keys
+from orchestrator.domain import signing
+from orchestrator.errors import ValidationFailed
+from orchestrator.settings import Settings
+from orchestrator.store.engine import Database
+from orchestrator.store.models import WebhookEvent
+
+KNOWN_TYPES = ("post_call_transcription", "post_call_audio", "call_initiation_failure")
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """A stored event and whether its processing was enqueued."""
+
+    event_id: int
+    event_type: str
+    conversation_id: str | None
+    enqueued: bool
+
+
+def parse_envelope(body: bytes) -> tuple[str, str | None, int | None, dict[str, Any]]:
+    """The (type, conversation id, event timestamp, data) of a webhook body.
+
+    Raises:
+        ValidationFailed: not JSON, not an object, no known type, or no data object.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed([("body", f"malformed JSON: {exc}")]) from exc
+    if not isinstance(payload, dict):
+        raise ValidationFailed([("body", "expected a JSON object")])
+    event_type = payload.get("type")
+    if event_type not in KNOWN_TYPES:
+        raise ValidationFailed([("type", f"unknown event type {event_type!r}")])
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise ValidationFailed([("data", "expected an object")])
+    conversation_id = data.get("conversation_id")
+    if conversation_id is not None and not isinstance(conversation_id, str):
+        raise ValidationFailed([("data.conversation_id", "expected a string")])
+    ts = payload.get("event_timestamp")
+    return event_type, conversation_id, ts if isinstance(ts, int) else None, data
+
+
+async def ingest_post_call(
+    db: Database,
+    queue: Any,
+    settings: Settings,
+    body: bytes,
+    signature: str | None,
+    *,
+    now: float,
+) -> Ingested:
+    """Verify, store and enqueue one post-call webhook.
+
+    Raises:
+        SignatureError: missing, forged or stale signature (nothing is stored).
+        ValidationFailed: a verified body we cannot use; it is stored for inspection first.
+    """
+    signing.verify(
+        signature,
+        body,
+        settings.effective_webhook_secrets,
+        now=now,
+        tolerance_secs=settings.webhook_tolerance_secs,
+        future_secs=settings.webhook_future_tolerance_secs,
+    )
+    try:
+        event_type, conversation_id, ts, _data = parse_envelope(body)
+    except ValidationFailed as exc:
+        async with db.session() as s:
+            s.add(WebhookEvent(event_type="invalid", body=body, status="invalid", error=str(exc)))
+        raise
+    async with db.session() as s:
+        event = WebhookEvent(
+            event_type=event_type,
+            conversation_id=conversation_id,
+            event_timestamp=ts,
+            body=body,
+        )
+        s.add(event)
+        await s.flush()
+        assert event.id is not None
+        event_id = event.id
+    job = await queue.enqueue_job(
+        keys.JOB_PROCESS_EVENT,
+        event_id,
+        _job_id=keys.event_job_id(event_type, conversation_id, event_id),
+        _queue_name=settings.queue_name,
+    )
+    return Ingested(event_id, event_type, conversation_id, job is not None)

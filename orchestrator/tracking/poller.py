@@ -1,0 +1,166 @@
+"""Polling fallback and reconciliation: whatever a webhook never told us, the provider's API does.
+
+- Live attempts with no news for `poll_after_secs` are polled (GET conversation) and merged.
+- Attempts whose dial POST had an unknown fate (`unknown`), or that sat in `dialing` past any
+  possible answer (a worker killed between claim and dial), are looked up by `user_id`, agent and
+  start time; a conversation found is adopted. Only after `unknown_grace_secs` with none found is
+  the attempt released and scheduled again — never a redial while the call may exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+
+from orchestrator.dialing.scopes import scopes_for
+from orchestrator.domain.attempt import AttemptState
+from orchestrator.domain.outcome import facts_from_conversation
+from orchestrator.errors import ProviderError
+from orchestrator.runtime import Deps
+from orchestrator.store.attempts import transition
+from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.store.types import utcnow
+from orchestrator.tracking.merge import merge_facts
+
+log = structlog.get_logger(__name__)
+
+POLL_CONCURRENCY = 8
+#: Slack around the dial's start when matching conversations by start time (clock skew).
+START_SLACK_SECS = 120
+
+
+async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
+    """Poll live attempts whose last news is too old; returns how many were polled."""
+    cutoff = utcnow() - timedelta(seconds=deps.settings.poll_after_secs)
+    async with deps.db.session() as s:
+        rows = (
+            await s.exec(
+                select(Attempt.id, Attempt.conversation_id)
+                .where(
+                    col(Attempt.state).in_(
+                        [AttemptState.INITIATED.value, AttemptState.IN_PROGRESS.value]
+                    ),
+                    col(Attempt.conversation_id).is_not(None),
+                    col(Attempt.last_news_at) < cutoff,
+                )
+                .order_by(col(Attempt.last_news_at))
+                .limit(limit)
+            )
+        ).all()
+    gate = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def one(attempt_id: int, conversation_id: str) -> None:
+        async with gate:
+            try:
+                record = await deps.provider.get_conversation(conversation_id)
+            except ProviderError as exc:
+                log.warning("poll.failed", attempt_id=attempt_id, reason=str(exc))
+                return
+            if record is not None:
+                await merge_facts(deps, attempt_id, facts_from_conversation(record), "poll")
+
+    await asyncio.gather(*(one(a, c) for a, c in rows if a is not None and c is not None))
+    return len(rows)
+
+
+async def reconcile_unknown(deps: Deps, *, limit: int = 100) -> int:
+    """Adopt or release attempts whose dial fate is unknown; returns how many were resolved."""
+    now = utcnow()
+    dialing_cutoff = now - timedelta(seconds=deps.settings.provider_timeout_secs * 2 + 10)
+    async with deps.db.session() as s:
+        rows = (
+            await s.exec(
+                select(Attempt, Contact, Campaign)
+                .join(Contact, col(Contact.id) == Attempt.contact_id)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .where(
+                    or_(
+                        col(Attempt.state) == AttemptState.UNKNOWN.value,
+                        and_(
+                            col(Attempt.state) == AttemptState.DIALING.value,
+                            col(Attempt.dial_started_at) < dialing_cutoff,
+                        ),
+                    )
+                )
+                .limit(limit)
+            )
+        ).all()
+    resolved = 0
+    for attempt, contact, campaign in rows:
+        if await _resolve_one(deps, attempt, contact, campaign, now):
+            resolved += 1
+    return resolved
+
+
+async def _resolve_one(
+    deps: Deps, attempt: Attempt, contact: Contact, campaign: Campaign, now: datetime
+) -> bool:
+    assert attempt.id is not None
+    started = attempt.dial_started_at or attempt.updated_at
+    try:
+        found = await deps.provider.list_conversations(
+            agent_id=campaign.agent_id,
+            user_id=contact.external_id,
+            call_start_after_unix=int(started.timestamp()) - START_SLACK_SECS,
+        )
+    except ProviderError as exc:
+        log.warning("reconcile.list_failed", attempt_id=attempt.id, reason=str(exc))
+        return False
+    async with deps.db.session() as s:
+        known = set(
+            (
+                await s.exec(
+                    select(Attempt.conversation_id).where(
+                        col(Attempt.conversation_id).in_(
+                            [c.get("conversation_id") for c in found if c.get("conversation_id")]
+                        )
+                    )
+                )
+            ).all()
+        )
+    candidates = [c for c in found if c.get("conversation_id") not in known]
+    if candidates:
+        conversation_id = str(candidates[-1]["conversation_id"])
+        async with deps.db.session() as s:
+            adopted = await transition(
+                s,
+                attempt.id,
+                [AttemptState.UNKNOWN, AttemptState.DIALING],
+                AttemptState.INITIATED,
+                conversation_id=conversation_id,
+                initiated_at=now,
+                last_news_at=now,
+                error=None,
+            )
+        if adopted:
+            log.info("reconcile.adopted", attempt_id=attempt.id, conversation_id=conversation_id)
+            record = await deps.provider.get_conversation(conversation_id)
+            if record is not None:
+                await merge_facts(deps, attempt.id, facts_from_conversation(record), "reconcile")
+        return adopted
+    if (now - started).total_seconds() < deps.settings.unknown_grace_secs:
+        return False
+    async with deps.db.session() as s:
+        released = await transition(
+            s,
+            attempt.id,
+            [AttemptState.UNKNOWN, AttemptState.DIALING],
+            AttemptState.SCHEDULED,
+            due_at=now,
+            queued_at=None,
+            error="no call found at the provider after the grace period",
+        )
+        if released:
+            db_contact = await s.get(Contact, contact.id)
+            if db_contact is not None and db_contact.attempts_made > 0:
+                db_contact.attempts_made -= 1
+    if released:
+        await deps.limiter.release(
+            attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
+        )
+        log.info("reconcile.released", attempt_id=attempt.id)
+    return released
