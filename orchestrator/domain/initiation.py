@@ -35,7 +35,7 @@ def check_name(name: str) -> str | None:
     """Why `name` cannot be a dynamic variable, or None when it can."""
     if name.startswith(SYSTEM_PREFIX):
         return "the system__ prefix is reserved by the provider"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         return "names must start with a letter or underscore and use letters, digits, _ - ."
     return None
 
@@ -81,8 +81,8 @@ def _check_value(path: str, value: Any, declared: AgentVariable | None, encode: 
         raise ValueError(f"unsupported type {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite")
-    if declared is None or value is None:
-        return value
+    if declared is None or value is None or value == "":
+        return value  # empty values are dropped by the caller, whatever the declared type
     if isinstance(value, str) and declared.type != "string":
         return coerce_text(value, declared)
     if declared.type == "boolean" and not isinstance(value, bool):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from orchestrator.store import campaigns
 from orchestrator.store.engine import Database
 
 BATCH = 1000
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,13 @@ def _rows(
             raise CsvHeaderError(f"missing required column(s): {', '.join(missing)}")
         for record in reader:
             extra = record.pop(None, None)  # type: ignore[call-overload,unused-ignore]
+            # `line_num` is the record's last line: report the first, where a quoted cell
+            # spanning lines begins.
+            cells = [*record.values(), *(extra or [])]
+            breaks = sum(len(_LINE_BREAK.findall(c)) for c in cells if isinstance(c, str))
             if extra:
                 record["__extra__"] = "x"
-            yield reader.line_num, record
+            yield reader.line_num - breaks, record
 
 
 async def import_csv(

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.outcome import Disposition
 from orchestrator.intake.rows import ContactRow
-from orchestrator.secretbox import SecretBox
+from orchestrator.secretbox import SecretBox, SecretsUnavailable
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 from orchestrator.store.types import utcnow
 
@@ -95,7 +95,7 @@ async def upsert_batch(
             )
             continue
         assert contact.id is not None
-        changed = _apply(contact, row, sealed)
+        changed = _apply(contact, row, sealed, box)
         if changed:
             contact.updated_at = now
             session.add(contact)
@@ -103,11 +103,11 @@ async def upsert_batch(
             ext, RowResult.UPDATED if changed else RowResult.UNCHANGED, contact.id
         )
     if new_rows:
-        inserted = await session.execute(
+        inserted = await session.exec(
             insert(Contact).returning(
                 col(Contact.id), col(Contact.external_id), col(Contact.disposition)
             ),
-            new_rows,
+            params=new_rows,
         )
         attempts: list[dict[str, Any]] = []
         phone_of = {r["external_id"]: r["phone_number"] for r in new_rows}
@@ -127,19 +127,20 @@ async def upsert_batch(
                     }
                 )
         if attempts:
-            await session.execute(insert(Attempt), attempts)
+            await session.exec(insert(Attempt), params=attempts)
     return [results[ext] for ext in ids]
 
 
-def _apply(contact: Contact, row: ContactRow, sealed: dict[str, Any]) -> bool:
+def _apply(contact: Contact, row: ContactRow, sealed: dict[str, Any], box: SecretBox) -> bool:
     """Copy the row's fields onto `contact`; True when anything changed."""
     changed = False
-    secret_names = {k for k in sealed if k.startswith("secret__")}
-    # A sealed value differs on every encryption: compare secrets by presence only, and keep
-    # the stored ciphertext when the plaintext cannot be compared cheaply.
-    old_plain = {k: v for k, v in contact.variables.items() if k not in secret_names}
-    new_plain = {k: v for k, v in sealed.items() if k not in secret_names}
-    if old_plain != new_plain or set(contact.variables) != set(sealed):
+    # A sealed value differs on every encryption: compare plaintexts, so an unchanged secret
+    # keeps its stored ciphertext and a changed one is stored.
+    try:
+        old_plain: dict[str, Any] | None = box.open(contact.variables)
+    except SecretsUnavailable:
+        old_plain = None  # sealed with a key no longer configured: store the new ciphertext
+    if old_plain != box.open(sealed):
         contact.variables = sealed
         changed = True
     for name in ("phone_number", "timezone", "persona"):

@@ -49,6 +49,9 @@ for i = 1, n do
 end
 if burst == 1 then
   redis.call('SADD', KEYS[n + 1], member)
+else
+  -- a mark left by an expired burst lease must not outlive it
+  redis.call('SREM', KEYS[n + 1], member)
 end
 return {1, burst}
 """
@@ -71,7 +74,10 @@ return removed
 _RENEW = """
 local renewed = 0
 for i = 1, #KEYS do
-  renewed = renewed + redis.call('ZADD', KEYS[i], 'XX', 'CH', ARGV[2], ARGV[1])
+  if redis.call('ZSCORE', KEYS[i], ARGV[1]) then
+    redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+    renewed = renewed + 1
+  end
 end
 return renewed
 """

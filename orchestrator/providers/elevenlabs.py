@@ -68,7 +68,7 @@ class _WaitRetryAfter(wait_base):
     """Wait what the server asked for, else exponential backoff with jitter."""
 
     def __init__(self) -> None:
-        self._fallback = wait_exponential_jitter(initial=0.2, max=10.0)
+        self._fallback = wait_exponential_jitter(multiplier=0.2, max=10.0)
 
     def __call__(self, retry_state: Any) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -158,9 +158,14 @@ class ElevenLabsClient:
             raise ProviderRefused(
                 f"provider refused the call ({status}): {response.text[:500]}", status_code=status
             )
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
         if not isinstance(data, dict):
-            raise ProviderAmbiguous("provider answered 2xx without a JSON object")
+            raise ProviderAmbiguous(
+                "provider answered 2xx without a JSON object", status_code=status
+            )
         call_sid = data.get("callSid") or data.get("call_sid") or data.get("sip_call_id")
         return DialResult(conversation_id=data.get("conversation_id"), call_sid=call_sid)
 

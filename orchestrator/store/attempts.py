@@ -27,7 +27,7 @@ async def transition(
         .where(col(Attempt.id) == attempt_id, col(Attempt.state).in_([s.value for s in expected]))
         .values(state=new.value, updated_at=utcnow(), **values)
     )
-    result: Any = await session.execute(stmt)
+    result: Any = await session.exec(stmt)
     return int(result.rowcount) == 1
 
 
@@ -47,5 +47,5 @@ async def transition_many(
         .values(state=new.value, updated_at=utcnow(), **values)
         .returning(col(Attempt.id))
     )
-    result = await session.execute(stmt)
+    result = await session.exec(stmt)
     return [int(r[0]) for r in result.all()]

@@ -43,7 +43,7 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
         contact = await s.get(Contact, attempt.contact_id)
         assert campaign is not None and contact is not None
         outcome = (await s.exec(select(Outcome).where(Outcome.attempt_id == attempt_id))).first()
-        claimed: Any = await s.execute(
+        claimed: Any = await s.exec(
             update(Attempt)
             .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
             .values(retry_planned=True)
@@ -122,7 +122,7 @@ async def add_do_not_call(s: AsyncSession, phone: str, reason: str) -> int:
     """
     if await s.get(DoNotCall, phone) is None:
         s.add(DoNotCall(phone_number=phone, reason=reason[:200]))
-    result: Any = await s.execute(
+    result: Any = await s.exec(
         update(Attempt)
         .where(
             col(Attempt.phone_number) == phone,
@@ -130,7 +130,7 @@ async def add_do_not_call(s: AsyncSession, phone: str, reason: str) -> int:
         )
         .values(state=AttemptState.CANCELED.value, updated_at=utcnow(), retry_planned=True)
     )
-    await s.execute(
+    await s.exec(
         update(Contact)
         .where(
             col(Contact.phone_number) == phone,
