@@ -21,11 +21,18 @@ def _ts(**kw: Any) -> Any:
 
 
 def _json() -> Any:
-    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The column default also covers Core bulk inserts, which skip the model's factory.
+    return Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, default=lambda: {})
+    )
 
 
 class Campaign(SQLModel, table=True):
-    """A named set of contacts called by one agent from one number under one policy."""
+    """A named set of contacts called by one agent from one number under one policy.
+
+    `config` holds the validated policy (calling hours, retries, overrides, burst budget, CRM
+    notifications...) as a JSON document; see `domain/campaign_policy.py`.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=200)
@@ -92,6 +99,11 @@ class Attempt(SQLModel, table=True):
     call_successful: str | None = Field(default=None, max_length=20)
     error: str | None = None
     retry_planned: bool = False
+    #: Values for this call only (`POST /v1/calls`): variables, persona, overrides.
+    call_data: dict[str, Any] = _json()
+    #: Hour of day (0-23) in the contact's local time when the dial started, for reports.
+    local_hour: int | None = None
+    answered_by: str | None = Field(default=None, max_length=40)
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -113,6 +125,7 @@ class Outcome(SQLModel, table=True):
     cost_fiat: float | None = None
     is_burst: bool = False
     transferred: bool = False
+    opted_out: bool = False
     has_audio: bool = False
     audio_path: str | None = None
     data_collection: dict[str, Any] = _json()
@@ -133,6 +146,8 @@ class WebhookEvent(SQLModel, table=True):
     conversation_id: str | None = Field(default=None, max_length=100)
     event_timestamp: int | None = None
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: Large bodies (post_call_audio) are spooled to a file instead of the database.
+    body_path: str | None = None
     status: str = Field(default="received", max_length=20)
     error: str | None = None
     received_at: datetime = _ts()
@@ -155,3 +170,66 @@ class DoNotCall(SQLModel, table=True):
     phone_number: str = Field(primary_key=True, max_length=20)
     reason: str = Field(default="", max_length=200)
     created_at: datetime = _ts()
+
+
+class ContactContext(SQLModel, table=True):
+    """What the last completed conversation with a person left behind, across campaigns.
+
+    Keyed by the CRM's external id; the next call to that person, in any campaign, receives it
+    as dynamic variables so the agent can pick up where the last call ended.
+    """
+
+    external_id: str = Field(primary_key=True, max_length=200)
+    phone_number: str = Field(index=True, max_length=20)
+    conversation_id: str | None = Field(default=None, max_length=100)
+    campaign_name: str | None = Field(default=None, max_length=200)
+    last_call_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_outcome: str | None = Field(default=None, max_length=20)
+    last_summary: str | None = None
+    collected: dict[str, Any] = _json()
+    updated_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the HTTP API; only its SHA-256 hash is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    scope: str = Field(max_length=20)
+    token_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The stored answer to a request made with an `Idempotency-Key`, replayed on repeats."""
+
+    __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_token_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="apitoken.id")
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = _json()
+    created_at: datetime = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """An outbound webhook to the CRM (final disposition of a contact), with its delivery state."""
+
+    __table_args__ = (Index("ix_notification_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    attempt_id: int | None = Field(default=None, foreign_key="attempt.id")
+    url: str
+    payload: dict[str, Any] = _json()
+    status: str = Field(default="pending", max_length=20)
+    tries: int = 0
+    next_attempt_at: datetime = _ts()
+    last_error: str | None = None
+    created_at: datetime = _ts()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -20,6 +20,8 @@ from orchestrator.providers.sandbox.state import Sandbox
 
 #: Seconds uvicorn waits for open requests on shutdown before cancelling them.
 GRACEFUL_SHUTDOWN_SECS = 5
+#: Seconds an idle keep-alive connection stays open.
+KEEP_ALIVE_SECS = 75
 
 
 def _uvicorn_config(
@@ -36,6 +38,9 @@ def _uvicorn_config(
         # No websockets are served; "none" also keeps the websockets package from importing.
         ws="none",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECS,
+        # Longer than clients' pool expiry (httpx: 5 s), so the server never closes a kept-alive
+        # connection at the instant a client reuses it (a spurious reset on a non-idempotent POST).
+        timeout_keep_alive=KEEP_ALIVE_SECS,
         **extra,
     )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 
 from orchestrator.domain import signing
 from orchestrator.errors import SignatureError
@@ -57,6 +58,7 @@ class WebhookSink:
     events: list[Received] = field(default_factory=list)
     rejected: int = 0
     attempts: int = 0
+    disconnects: int = 0
 
     def app(self) -> FastAPI:
         """An ASGI app that feeds this sink."""
@@ -65,7 +67,12 @@ class WebhookSink:
         @app.post(PATH)
         async def receive(request: Request) -> Response:
             self.attempts += 1
-            body = await request.body()
+            try:
+                body = await request.body()
+            except ClientDisconnect:
+                # The sender gave up mid-body (its timeout): nothing arrived, nothing to answer.
+                self.disconnects += 1
+                return Response(status_code=499)
             try:
                 signed_at = signing.verify(
                     request.headers.get(signing.HEADER), body, [self.secret], now=time.time()

@@ -1,0 +1,19 @@
+"""The `orchestrator` command line.
+
+Every command builds the settings once and passes them down; errors become a one-line message
+and a non-zero exit, never a traceback. Commands live in one module per concern and register
+themselves on `app` when imported below.
+"""
+
+from __future__ import annotations
+
+from orchestrator.cli import admin, db, intake, processes, reports  # noqa: F401  (registration)
+from orchestrator.cli.base import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,93 @@
+"""`orchestrator contacts …`: bringing contacts in."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from orchestrator.cli.base import app, console, err, fail, settings
+from orchestrator.errors import OrchestratorError
+
+contacts_app = typer.Typer(help="Contacts: import from CSV.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(help="CSV with external_id, phone_number, ...")],
+    campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign name")],
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write refused rows (default: FILE.rejects.csv)")
+    ] = None,
+) -> None:
+    """Import contacts; bad rows are reported (line, field, reason) and the rest imported."""
+    from orchestrator.intake.csv_import import CsvHeaderError, import_csv
+    from orchestrator.store.engine import Database
+
+    if not file.is_file():
+        raise fail(f"no such file: {file}")
+    resolved = settings()
+    rejects_path = rejects or file.with_suffix(".rejects.csv")
+
+    async def run() -> Any:
+        db = Database(resolved.database_url)
+        try:
+            with Progress(
+                TextColumn("importing"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("import", total=file.stat().st_size)
+                return await import_csv(
+                    db,
+                    resolved,
+                    file,
+                    campaign,
+                    on_bytes=lambda n: progress.advance(task, n),
+                    rejects_path=rejects_path,
+                )
+        finally:
+            await db.dispose()
+
+    try:
+        summary = asyncio.run(run())
+    except CsvHeaderError as exc:
+        raise fail(f"{file}: {exc}") from None
+    except OrchestratorError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"Import into {campaign!r}")
+    for col in ("rows", "accepted", "updated", "unchanged", "rejected"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        *(
+            str(getattr(summary, c))
+            for c in ("rows", "accepted", "updated", "unchanged", "rejected")
+        )
+    )
+    console.print(table)
+    if summary.errors:
+        shown = Table(title="Refused rows (first 20)")
+        for col in ("line", "field", "reason"):
+            shown.add_column(col)
+        for e in summary.errors[:20]:
+            shown.add_row(str(e.line), e.field, e.reason)
+        console.print(shown)
+        console.print(f"all refused rows: {summary.rejects_path}")
+    if summary.imported == 0:
+        raise fail("nothing could be imported")
