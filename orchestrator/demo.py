@@ -134,7 +134,10 @@ async def run_campaign(
 ) -> DemoResult:
     """Import the contacts, wait until every one is final, gather the evidence."""
     settings = load_settings(
-        database_url=stack.database_url, redis_url=stack.redis_url or "", _env_file=None
+        stack.workdir / "orchestrator.toml",
+        database_url=stack.database_url,
+        redis_url=stack.redis_url or "",
+        _env_file=None,
     )
     db = Database(settings.database_url)
     started = time.monotonic()

@@ -11,6 +11,7 @@ With no provider key set, the provider is the local sandbox (`orchestrator sandb
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from orchestrator.domain.campaign_policy import RetryConfig
 
 VariableType = Literal["string", "number", "integer", "boolean"]
 Primitive = str | int | float | bool
@@ -37,6 +40,9 @@ PLAN_CONCURRENCY: dict[str, int] = {
 
 #: Secrets that must never be used outside development.
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "sandbox-webhook-secret", "secret"}
+
+#: A config file chosen by the caller of `load_settings`, over `ORCH_CONFIG`.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("orchestrator_config_file", default=None)
 
 SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105  (well-known, dev only)
@@ -60,22 +66,6 @@ class AgentConfig(BaseModel):
 
     variables: dict[str, AgentVariable] = Field(default_factory=dict)
     allowed_overrides: list[str] = Field(default_factory=list)
-
-
-class RetryPolicy(BaseModel):
-    """Business retries: a delay per outcome and a cap on attempts per contact."""
-
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    delay_secs: dict[str, float] = Field(
-        default_factory=lambda: {
-            "no_answer": 3600.0,
-            "busy": 900.0,
-            "voicemail": 7200.0,
-            "failed": 1800.0,
-            "unknown": 1800.0,
-            "failure": 86400.0,
-        }
-    )
 
 
 class Settings(BaseSettings):
@@ -148,7 +138,7 @@ class Settings(BaseSettings):
     lease_margin_secs: float = Field(default=120.0, gt=0)
 
     # scheduling and tracking
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
     dispatch_batch: int = Field(default=200, ge=1)
     poll_after_secs: float = Field(default=120.0, gt=0)
     unknown_grace_secs: float = Field(default=300.0, gt=0)
@@ -229,13 +219,24 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment over the TOML file; the file is optional."""
-        toml_path = Path(os.environ.get("ORCH_CONFIG", "config/orchestrator.toml"))
+        toml_path = _CONFIG_FILE.get() or Path(
+            os.environ.get("ORCH_CONFIG", "config/orchestrator.toml")
+        )
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings once for an entry point; keyword arguments win over every source."""
-    return Settings(**overrides)
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once for an entry point; keyword arguments win over every source.
+
+    Args:
+        config_file: a TOML file to read instead of `ORCH_CONFIG` / `config/orchestrator.toml`.
+        **overrides: field values that win over the environment and the file.
+    """
+    token = _CONFIG_FILE.set(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_FILE.reset(token)

@@ -17,17 +17,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
+from orchestrator.dialing.payload import initiation_for
 from orchestrator.dialing.scopes import CallScopes, scopes_for
 from orchestrator.domain.attempt import AttemptState
-from orchestrator.domain.initiation import build_initiation_data
+from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.outcome import Disposition
 from orchestrator.errors import ProviderAmbiguous, ProviderBusy, ProviderRefused
+from orchestrator.limiter.burst import may_burst
 from orchestrator.limiter.slots import Acquired
 from orchestrator.providers.elevenlabs import PhoneKind
 from orchestrator.runtime import Deps
+from orchestrator.scheduling.gate import admit
 from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, WebhookEvent
+from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
 from orchestrator.store.types import utcnow
 from orchestrator.tracking.finalize import finish_attempt
 
@@ -118,14 +121,29 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
     if loaded is None or loaded.attempt.state != AttemptState.QUEUED:
         return DialResultKind.SKIPPED
     attempt, contact, campaign = loaded.attempt, loaded.contact, loaded.campaign
-    if campaign.status != "active" or await _on_dnc(deps, attempt.phone_number):
+    policy = policy_of(campaign.config)
+    gate = await admit(deps, attempt, contact, campaign, policy, utcnow())
+    if gate.cancel_reason is not None:
         async with deps.db.session() as s:
-            moved = await transition(s, attempt_id, [AttemptState.QUEUED], AttemptState.CANCELED)
+            moved = await transition(
+                s,
+                attempt_id,
+                [AttemptState.QUEUED],
+                AttemptState.CANCELED,
+                error=gate.cancel_reason,
+            )
         if moved:
             await finish_attempt(deps, attempt_id)
         return DialResultKind.CANCELED
+    if gate.not_before is not None:
+        wait = max(0.0, (gate.not_before - utcnow()).total_seconds())
+        await _requeue(deps, attempt_id, wait, AttemptState.QUEUED)
+        return DialResultKind.REQUEUED
 
-    scopes = scopes_for(deps.settings, campaign, attempt.phone_number)
+    allow_burst = await may_burst(deps, campaign, policy)
+    scopes = scopes_for(
+        deps.settings, campaign, attempt.phone_number, allow_burst=allow_burst, policy=policy
+    )
     got = await _acquire(deps, attempt_id, scopes)
     if not got.ok:
         delay = NUMBER_BUSY_DELAY_SECS if got.full_scope == keys.SCOPE_NUMBER else 0.0
@@ -153,13 +171,9 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
         return DialResultKind.SKIPPED
 
     try:
-        variables = deps.box.open(contact.variables)
+        initiation = await initiation_for(deps, attempt, contact, campaign, policy)
     except SecretsUnavailable as exc:
         return await _fail_before_dial(deps, attempt_id, scopes, str(exc))
-    agent = deps.settings.agent(campaign.agent_id)
-    initiation = build_initiation_data(
-        variables=variables, agent=agent, user_id=contact.external_id
-    )
     kind: PhoneKind = "sip_trunk" if campaign.phone_number_kind == "sip_trunk" else "twilio"
     try:
         result = await deps.provider.outbound_call(
@@ -240,11 +254,6 @@ async def _fail_before_dial(
         await finish_attempt(deps, attempt_id)
     log.warning("dial.refused", attempt_id=attempt_id, reason=reason)
     return DialResultKind.FAILED
-
-
-async def _on_dnc(deps: Deps, phone: str) -> bool:
-    async with deps.db.session() as s:
-        return (await s.get(DoNotCall, phone)) is not None
 
 
 async def _replay_early_events(deps: Deps, conversation_id: str | None) -> None:

@@ -1,10 +1,11 @@
-"""Which limiter scopes one attempt's call occupies."""
+"""Which limiter scopes one attempt's call occupies, and how far the account may burst."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from orchestrator import keys
+from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.limiter.slots import Scope
 from orchestrator.settings import PLAN_CONCURRENCY, Settings
 from orchestrator.store.models import Campaign
@@ -32,17 +33,31 @@ def burst_cap(settings: Settings) -> int:
     return max(settings.account_limit, min(3 * plan, BURST_CEILING) - settings.inbound_reserve)
 
 
-def scopes_for(settings: Settings, campaign: Campaign, phone_number: str) -> CallScopes:
-    """Account (plan limit, burst per policy), agent and campaign (when capped), the number (1)."""
+def account_scope(settings: Settings) -> Scope:
+    """The account-wide scope (the plan's limit less the inbound reserve)."""
+    return Scope(keys.SCOPE_ACCOUNT, "main", settings.account_limit)
+
+
+def scopes_for(
+    settings: Settings,
+    campaign: Campaign,
+    phone_number: str,
+    *,
+    allow_burst: bool = False,
+    policy: CampaignPolicy | None = None,
+) -> CallScopes:
+    """Account (burst only when `allow_burst`), agent and campaign (when capped), the number (1).
+
+    Releasing uses the same scopes, and a release ignores the cap, so `allow_burst` only matters
+    when acquiring.
+    """
     assert campaign.id is not None
-    account = Scope(keys.SCOPE_ACCOUNT, "main", settings.account_limit)
-    cap = burst_cap(settings) if campaign.burst_policy == "on" else settings.account_limit
+    resolved = policy or policy_of(campaign.config)
+    cap = burst_cap(settings) if allow_burst else settings.account_limit
     others: list[Scope] = []
-    agent_limit = campaign.config.get("agent_concurrency_limit")
-    if isinstance(agent_limit, int) and agent_limit > 0:
-        others.append(Scope(keys.SCOPE_AGENT, campaign.agent_id, agent_limit))
-    campaign_limit = campaign.config.get("max_concurrency")
-    if isinstance(campaign_limit, int) and campaign_limit > 0:
-        others.append(Scope(keys.SCOPE_CAMPAIGN, campaign.id, campaign_limit))
+    if resolved.agent_concurrency_limit:
+        others.append(Scope(keys.SCOPE_AGENT, campaign.agent_id, resolved.agent_concurrency_limit))
+    if resolved.max_concurrency:
+        others.append(Scope(keys.SCOPE_CAMPAIGN, campaign.id, resolved.max_concurrency))
     others.append(Scope(keys.SCOPE_NUMBER, phone_number, 1))
-    return CallScopes(account=account, account_cap=cap, others=others)
+    return CallScopes(account=account_scope(settings), account_cap=cap, others=others)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.errors import NotFound
 from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign
@@ -32,7 +33,7 @@ async def get_or_create(session: AsyncSession, name: str, settings: Settings) ->
             agent_id=settings.agent_id,
             phone_number_id=settings.phone_number_id,
             phone_number_kind=settings.phone_number_kind,
-            max_attempts=settings.retry.max_attempts,
+            config=CampaignPolicy(retry=settings.retry).model_dump(mode="json"),
         )
         session.add(campaign)
         await session.flush()

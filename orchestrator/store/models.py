@@ -22,9 +22,7 @@ def _ts(**kw: Any) -> Any:
 
 def _json() -> Any:
     # The column default also covers Core bulk inserts, which skip the model's factory.
-    return Field(
-        default_factory=dict, sa_column=Column(JSON, nullable=False, default=lambda: {})
-    )
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=lambda: {}))
 
 
 class Campaign(SQLModel, table=True):
@@ -40,10 +38,8 @@ class Campaign(SQLModel, table=True):
     phone_number_id: str = Field(max_length=200)
     phone_number_kind: str = Field(default="twilio", max_length=20)
     status: str = Field(default="active", max_length=20)
-    persona: str | None = Field(default=None, max_length=100)
-    max_attempts: int = 3
-    weight: int = 1
-    burst_policy: str = Field(default="off", max_length=20)
+    #: Share of dialing capacity relative to other campaigns with due attempts.
+    weight: int = Field(default=1, ge=1)
     config: dict[str, Any] = _json()
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

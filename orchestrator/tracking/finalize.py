@@ -17,20 +17,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.dialing.scopes import scopes_for
 from orchestrator.domain.attempt import CANCELABLE, AttemptState, is_terminal
+from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.outcome import Disposition
 from orchestrator.domain.policy import RetryRules, retry_delay
 from orchestrator.runtime import Deps
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
 from orchestrator.store.types import utcnow
+from orchestrator.tracking.context import remember
 
 log = structlog.get_logger(__name__)
 
 
-def _rules(deps: Deps, campaign: Campaign) -> RetryRules:
-    return RetryRules(
-        max_attempts=campaign.max_attempts,
-        delay_secs=dict(deps.settings.retry.delay_secs),
-    )
+def _rules(campaign: Campaign) -> RetryRules:
+    retry = policy_of(campaign.config).retry
+    return RetryRules(max_attempts=retry.max_attempts, delay_secs=dict(retry.delay_secs))
 
 
 async def finish_attempt(deps: Deps, attempt_id: int) -> None:
@@ -50,9 +50,12 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
         )
         if int(claimed.rowcount) == 1:
             await _settle_contact(deps, s, attempt, contact, campaign, outcome)
-    await deps.limiter.release(
-        attempt_id, scopes_for(deps.settings, campaign, attempt.phone_number).all
-    )
+    await release_slots(deps, attempt_id, campaign, attempt.phone_number)
+
+
+async def release_slots(deps: Deps, attempt_id: int, campaign: Campaign, phone: str) -> None:
+    """Free every slot the attempt may hold (idempotent)."""
+    await deps.limiter.release(attempt_id, scopes_for(deps.settings, campaign, phone).all)
 
 
 async def _settle_contact(
@@ -66,8 +69,10 @@ async def _settle_contact(
     state = AttemptState(attempt.state)
     now = utcnow()
     contact.updated_at = now
-    if outcome is not None and outcome.transcript_summary:
-        contact.last_summary = outcome.transcript_summary
+    if outcome is not None:
+        if outcome.transcript_summary:
+            contact.last_summary = outcome.transcript_summary
+        await remember(s, attempt, contact, campaign, outcome)
     if contact.disposition == Disposition.DO_NOT_CALL:
         return
     if outcome is not None and _opted_out(outcome):
@@ -80,7 +85,7 @@ async def _settle_contact(
     successful = outcome.call_successful if outcome else attempt.call_successful
     delay = None
     if campaign.status == "active":
-        delay = retry_delay(_rules(deps, campaign), state, successful, contact.attempts_made)
+        delay = retry_delay(_rules(campaign), state, successful, contact.attempts_made)
     if delay is not None:
         s.add(
             Attempt(

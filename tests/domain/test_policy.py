@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.attempt import AttemptState
+from orchestrator.domain.campaign_policy import RetryConfig
 from orchestrator.domain.policy import RetryRules, outcome_key, retry_delay
-from orchestrator.settings import RetryPolicy
 
-DEFAULTS = RetryPolicy()
+DEFAULTS = RetryConfig()
 RULES = RetryRules(max_attempts=DEFAULTS.max_attempts, delay_secs=DEFAULTS.delay_secs)
 
 
@@ -21,14 +21,21 @@ RULES = RetryRules(max_attempts=DEFAULTS.max_attempts, delay_secs=DEFAULTS.delay
         (AttemptState.BUSY, None, 900.0),
         (AttemptState.VOICEMAIL, None, 7200.0),
         (AttemptState.FAILED, None, 1800.0),
-        (AttemptState.COMPLETED, "failure", 86400.0),
-        (AttemptState.COMPLETED, "unknown", 1800.0),
+        # A reached person is not called again by default: analysis outcomes are opt-in.
+        (AttemptState.COMPLETED, "failure", None),
+        (AttemptState.COMPLETED, "unknown", None),
     ],
 )
 def test_each_outcome_gets_its_configured_delay(
-    state: AttemptState, successful: str | None, delay: float
+    state: AttemptState, successful: str | None, delay: float | None
 ) -> None:
     assert retry_delay(RULES, state, successful, attempts_made=1) == delay
+
+
+def test_analysis_outcomes_retry_when_the_campaign_opts_in() -> None:
+    rules = RetryRules(max_attempts=3, delay_secs={"failure": 86400.0, "unknown": 600.0})
+    assert retry_delay(rules, AttemptState.COMPLETED, "failure", 1) == 86400.0
+    assert retry_delay(rules, AttemptState.COMPLETED, "unknown", 1) == 600.0
 
 
 @pytest.mark.parametrize("attempts_made", [1, 2, 3, 10])

@@ -187,7 +187,7 @@ async def test_a_retryable_end_plans_exactly_one_retry(db: Database, deps: Deps)
 
 
 async def test_retries_stop_at_the_cap(db: Database, deps: Deps) -> None:
-    await live_attempt(db, deps, max_attempts=1)
+    await live_attempt(db, deps, config={"retry": {"max_attempts": 1}})
     async with db.session() as s:
         contact = (await s.exec(select(Contact))).one()
         contact.attempts_made = 1

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from orchestrator.providers.sandbox.audio import fake_mp3
 from orchestrator.providers.sandbox.calls import Call, InvalidCursor, ListFilter, PhoneKind
 from orchestrator.providers.sandbox.config import SandboxConfig
+from orchestrator.providers.sandbox.delivery import MAX_IN_FLIGHT
 from orchestrator.providers.sandbox.inbound import InboundCall, ring
 from orchestrator.providers.sandbox.schemas import OutboundCallBody
 from orchestrator.providers.sandbox.state import Sandbox
@@ -262,7 +263,9 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        limits = httpx.Limits(
+            max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT
+        )
         timeout = httpx.Timeout(sandbox.config.webhook_timeout_secs)
         async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
             sandbox.deliverer.client = client

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 #: Size of each piece of a chunked (`transfer-encoding: chunked`) body.
 CHUNK_BYTES = 16 * 1024
+#: Deliveries on the wire at once. httpcore's pool scans its whole queue for every request, so
+#: thousands of queued posts would burn the CPU; waiting here instead keeps the pool's queue short
+#: (and keeps queueing out of httpx's pool timeout, which would count as a failed delivery).
+MAX_IN_FLIGHT = 32
 #: Wall-second pauses between retries: short, because the sandbox runs compressed time.
 RETRY_BACKOFF = (0.1, 0.3, 0.9)
 _RETRY_STATUSES = frozenset({408, 429})
@@ -76,6 +80,7 @@ class Deliverer:
         self.client: httpx.AsyncClient | None = None
         self.stats = WebhookStats()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def send(self, event_type: str, data: dict[str, Any], *, chunked: bool = False) -> None:
         """Queue one event for delivery (returns at once; faults are decided here)."""
@@ -111,7 +116,8 @@ class Deliverer:
         self.stats.sent += 1
         attempts = 1 + (len(RETRY_BACKOFF) if self._config.webhook_retry else 0)
         for attempt in range(attempts):
-            retryable = await self._post_once(body, chunked)
+            async with self._in_flight:
+                retryable = await self._post_once(body, chunked)
             if retryable is None:
                 self.stats.delivered += 1
                 return
