@@ -7,7 +7,7 @@ themselves on `app` when imported below.
 
 from __future__ import annotations
 
-from orchestrator.cli import admin, db, intake, processes, reports  # noqa: F401  (registration)
+from orchestrator.cli import admin, db, intake, processes, reports, tokens  # noqa: F401
 from orchestrator.cli.base import app
 
 

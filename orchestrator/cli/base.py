@@ -36,3 +36,9 @@ def settings(**overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise fail(f"invalid settings — {problems}", 2) from None
+
+
+campaigns_app = typer.Typer(
+    help="Campaigns: create, update, list, pause, resume, cancel.", no_args_is_help=True
+)
+app.add_typer(campaigns_app, name="campaigns")

@@ -1,1 +1,1 @@
-"""web/routes."""
+"""HTTP routes, one module per resource."""

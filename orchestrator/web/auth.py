@@ -1,0 +1,50 @@
+"""Bearer-token authentication with scopes: `crm` writes, `supervisor` reads reports.
+
+A missing or unknown token is 401; a valid token without the needed scope is 403. Tokens are
+looked up by their SHA-256 hash, so the database never holds one in clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from orchestrator.store.models import ApiToken
+from orchestrator.store.tokens import find_token
+from orchestrator.web.state import AppState
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `orchestrator tokens create`")
+
+
+def require_scope(*scopes: str) -> Callable[..., Awaitable[ApiToken]]:
+    """A dependency that admits tokens having one of `scopes`."""
+
+    async def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiToken:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(
+                401, detail="missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        state: AppState = request.app.state.orch
+        async with state.db.session() as s:
+            token = await find_token(s, credentials.credentials)
+        if token is None:
+            raise HTTPException(
+                401, detail="unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if token.scope not in scopes:
+            raise HTTPException(
+                403, detail=f"this route needs scope {' or '.join(scopes)}; token has {token.scope}"
+            )
+        return token
+
+    return check
+
+
+CrmToken = Annotated[ApiToken, Depends(require_scope("crm"))]
+SupervisorToken = Annotated[ApiToken, Depends(require_scope("supervisor", "crm"))]
