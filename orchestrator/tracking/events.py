@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 from enum import StrEnum
-from pathlib import Path
 
 import structlog
 from sqlmodel import select
@@ -53,7 +50,7 @@ async def process_event(deps: Deps, event_id: int) -> EventResult:
                     select(Attempt).where(Attempt.conversation_id == event.conversation_id)
                 )
             ).first()
-        body, event_type = event.body, event.event_type
+        body, event_type, body_path = event.body, event.event_type, event.body_path
     if attempt is None or attempt.id is None:
         await _mark(deps, event_id, "unmatched")
         return EventResult.UNMATCHED
@@ -62,28 +59,14 @@ async def process_event(deps: Deps, event_id: int) -> EventResult:
         await merge_facts(deps, attempt.id, facts_from_conversation(data), "webhook")
     elif event_type == "call_initiation_failure":
         await merge_facts(deps, attempt.id, facts_from_initiation_failure(data), "webhook")
-    elif event_type == "post_call_audio":
-        await _store_audio(deps, attempt.id, event.conversation_id or "", data)
+    elif event_type == "post_call_audio" and body_path:
+        await _link_audio(deps, attempt.id, event.conversation_id or "", body_path)
     await _mark(deps, event_id, "processed")
     return EventResult.PROCESSED
 
 
-def _write_audio(folder: Path, conversation_id: str, audio: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{conversation_id}.mp3"
-    path.write_bytes(base64.b64decode(audio))
-    return path
-
-
-async def _store_audio(
-    deps: Deps, attempt_id: int, conversation_id: str, data: dict[str, object]
-) -> None:
-    audio = data.get("full_audio")
-    if not isinstance(audio, str) or not audio:
-        return
-    path = await asyncio.to_thread(
-        _write_audio, Path(deps.settings.audio_dir), conversation_id, audio
-    )
+async def _link_audio(deps: Deps, attempt_id: int, conversation_id: str, location: str) -> None:
+    """Point the attempt's outcome at its stored recording (the webhook streamed it there)."""
     async with deps.db.session() as s:
         outcome = (await s.exec(select(Outcome).where(Outcome.attempt_id == attempt_id))).first()
         if outcome is None:
@@ -97,5 +80,5 @@ async def _store_audio(
                 state=attempt.state,
             )
         outcome.has_audio = True
-        outcome.audio_path = str(path)
+        outcome.audio_path = location
         s.add(outcome)

@@ -1,7 +1,7 @@
-"""Webhook intake: verify, store the raw event durably, enqueue its processing — nothing slow.
+"""Webhook intake: store the verified raw event durably, enqueue its processing — nothing slow.
 
-The request handler calls `ingest_post_call`; processing happens in the worker
-(`tracking/events.py`). Signature failures raise before anything is stored.
+The request handler verifies the body while receiving it (`tracking/receive.py`) and then calls
+`ingest_post_call`; processing happens in the worker (`tracking/events.py`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import keys
-from orchestrator.domain import signing
 from orchestrator.errors import ValidationFailed
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import WebhookEvent
+from orchestrator.tracking.receive import Received
 
 KNOWN_TYPES = ("post_call_transcription", "post_call_audio", "call_initiation_failure")
 
@@ -59,25 +59,14 @@ async def ingest_post_call(
     db: Database,
     queue: Any,
     settings: Settings,
-    body: bytes,
-    signature: str | None,
-    *,
-    now: float,
+    received: Received,
 ) -> Ingested:
-    """Verify, store and enqueue one post-call webhook.
+    """Store and enqueue one verified post-call webhook (see `tracking/receive.py`).
 
     Raises:
-        SignatureError: missing, forged or stale signature (nothing is stored).
         ValidationFailed: a verified body we cannot use; it is stored for inspection first.
     """
-    signing.verify(
-        signature,
-        body,
-        settings.effective_webhook_secrets,
-        now=now,
-        tolerance_secs=settings.webhook_tolerance_secs,
-        future_secs=settings.webhook_future_tolerance_secs,
-    )
+    body = received.body
     try:
         event_type, conversation_id, ts, _data = parse_envelope(body)
     except ValidationFailed as exc:
@@ -90,6 +79,7 @@ async def ingest_post_call(
             conversation_id=conversation_id,
             event_timestamp=ts,
             body=body,
+            body_path=received.audio_location,
         )
         s.add(event)
         await s.flush()

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from orchestrator import __version__
 from orchestrator.settings import Settings, load_settings
+from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.web import errors
 from orchestrator.web.routes import health, webhooks
@@ -28,7 +29,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             RedisSettings.from_dsn(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
-        app.state.orch = AppState(settings=resolved, db=db, queue=queue, metrics=WebMetrics())
+        app.state.orch = AppState(
+            settings=resolved,
+            db=db,
+            queue=queue,
+            metrics=WebMetrics(),
+            storage=FolderStorage(resolved.audio_dir),
+        )
         try:
             yield
         finally:

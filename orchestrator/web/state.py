@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from orchestrator.settings import Settings
+from orchestrator.storage import Storage
 from orchestrator.store.engine import Database
 
 
@@ -22,6 +23,12 @@ class WebMetrics:
             ["event_type"],
             registry=self.registry,
         )
+        self.webhook_seconds = Histogram(
+            "orchestrator_webhook_seconds",
+            "Time to verify, store and enqueue one post-call webhook.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
 
 
 @dataclass
@@ -32,3 +39,4 @@ class AppState:
     db: Database
     queue: Any
     metrics: WebMetrics
+    storage: Storage

@@ -106,3 +106,40 @@ async def test_healthz_checks_redis_and_database(
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "redis": "ok", "database": "ok"}
     assert "orchestrator_webhooks_accepted_total" in metrics.text
+
+
+async def test_audio_event_streams_to_the_audio_folder(
+    settings: Settings, db: Database, redis_server: str, real_redis: Redis
+) -> None:
+    import base64
+    import os
+    from collections.abc import AsyncIterator
+
+    settings = settings.model_copy(update={"redis_url": redis_server})
+    audio = os.urandom(3 * 1024 * 1024)
+    payload = {
+        "type": "post_call_audio",
+        "event_timestamp": int(time.time()),
+        "data": {
+            "agent_id": "agent_test",
+            "conversation_id": "conv_audio",
+            "full_audio": base64.b64encode(audio).decode(),
+        },
+    }
+    body = json.dumps(payload).encode()
+    header = signing.sign(SANDBOX_WEBHOOK_SECRET, int(time.time()), body)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 256 * 1024):
+            yield body[i : i + 256 * 1024]
+
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post(PATH, content=chunked(), headers={signing.HEADER: header})
+    assert response.status_code == 200, response.text
+    stored = settings.audio_dir / "conv_audio.mp3"
+    assert stored.read_bytes() == audio
+    events = await _events(db)
+    assert len(events) == 1
+    assert events[0].body_path == str(stored)
+    assert len(events[0].body) < 1000  # the database keeps the envelope, not the recording
+    assert await _queued(real_redis, settings) == 1

@@ -1,34 +1,53 @@
-"""Provider webhooks: verify, store, enqueue, answer 200 — nothing slow in the request."""
+"""Provider webhooks: verify while receiving, store, enqueue, answer 200 — nothing slow."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from orchestrator.domain import signing
+from orchestrator.storage import StorageFull
 from orchestrator.tracking.ingest import ingest_post_call
-from orchestrator.web.body import read_capped
+from orchestrator.tracking.receive import BodyTooLarge, receive
 from orchestrator.web.state import AppState
 
 router = APIRouter(tags=["webhooks"])
 
-#: Post-call audio arrives base64-encoded in the body and can be tens of megabytes.
-MAX_WEBHOOK_BYTES = 200 * 1024 * 1024
 
-
-@router.post("/webhooks/elevenlabs/post-call")
-async def post_call(request: Request) -> dict[str, object]:
+@router.post(
+    "/webhooks/elevenlabs/post-call",
+    responses={
+        401: {"description": "missing, forged or stale signature"},
+        400: {"description": "verified but unusable body (kept for inspection)"},
+        413: {"description": "body too large"},
+        503: {"description": "the recording could not be stored; retry later"},
+    },
+)
+async def post_call(request: Request) -> Any:
     """Receive `post_call_transcription`, `post_call_audio` and `call_initiation_failure`."""
     state: AppState = request.app.state.orch
-    body = await read_capped(request, MAX_WEBHOOK_BYTES)
-    result = await ingest_post_call(
-        state.db,
-        state.queue,
-        state.settings,
-        body,
-        request.headers.get(signing.HEADER),
-        now=time.time(),
-    )
+    settings = state.settings
+    started = time.perf_counter()
+    try:
+        received = await receive(
+            request.stream(),
+            request.headers.get(signing.HEADER),
+            settings.effective_webhook_secrets,
+            state.storage,
+            now=time.time(),
+            tolerance_secs=settings.webhook_tolerance_secs,
+            future_secs=settings.webhook_future_tolerance_secs,
+        )
+    except BodyTooLarge as exc:
+        return JSONResponse({"error": "body_too_large", "reason": str(exc)}, status_code=413)
+    except StorageFull as exc:
+        # Not accepted, so nothing is lost: the provider may retry, and the poller fetches
+        # recordings that never arrived.
+        return JSONResponse({"error": "storage_unavailable", "reason": str(exc)}, status_code=503)
+    result = await ingest_post_call(state.db, state.queue, settings, received)
     state.metrics.webhooks.labels(result.event_type).inc()
+    state.metrics.webhook_seconds.observe(time.perf_counter() - started)
     return {"status": "accepted", "event_id": result.event_id}
