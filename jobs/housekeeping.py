@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import httpx
 import structlog
 
 from orchestrator.runtime import Deps
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
+from orchestrator.storage import FolderStorage
+from orchestrator.tracking.notify import deliver_due
 from orchestrator.tracking.poller import poll_stale, reconcile_unknown
+from orchestrator.tracking.recordings import fetch_missing
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +54,22 @@ def start_loops(
         await reconcile_unknown(deps)
         await requeue_stale(deps)
 
+    storage = FolderStorage(deps.settings.audio_dir)
+    notifier = httpx.AsyncClient(timeout=10.0)
+
+    async def outbox() -> None:
+        # CRM notifications and recordings whose audio webhook never came.
+        await deliver_due(deps, notifier)
+        await fetch_missing(deps, storage)
+
+    async def closing_outbox() -> None:
+        try:
+            await _every("outbox", max(1.0, poll_interval), outbox)
+        finally:
+            await notifier.aclose()
+
     return [
         asyncio.create_task(_every("dispatch", dispatch_interval, dispatch, deps.waiter.wait)),
         asyncio.create_task(_every("poll", poll_interval, poll)),
+        asyncio.create_task(closing_outbox()),
     ]

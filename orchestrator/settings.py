@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     poll_after_secs: float = Field(default=120.0, gt=0)
     unknown_grace_secs: float = Field(default=300.0, gt=0)
 
+    # recordings: fetch those whose audio webhook never came, once the call is this old
+    fetch_missing_audio: bool = True
+    audio_grace_secs: float = Field(default=300.0, ge=0)
+    #: Data-collection item whose true value means "do not call me again".
+    opt_out_field: str = "opt_out"
+
     # web
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, validation_alias=_env("ORCH_WEB_PORT", "PORT", "web_port"))

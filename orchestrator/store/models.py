@@ -63,6 +63,9 @@ class Contact(SQLModel, table=True):
     disposition: str = Field(default="pending", max_length=20)
     disposition_detail: str | None = Field(default=None, max_length=20)
     attempts_made: int = 0
+    #: How the last attempt ended (voicemail, no_answer, completed...), for people to read.
+    last_outcome: str | None = Field(default=None, max_length=20)
+    transferred: bool = False
     last_summary: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

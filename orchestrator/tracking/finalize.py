@@ -18,12 +18,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.dialing.scopes import scopes_for
 from orchestrator.domain.attempt import CANCELABLE, AttemptState, is_terminal
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.outcome import Disposition
+from orchestrator.domain.outcome import FINAL_DISPOSITIONS, Disposition
 from orchestrator.domain.policy import RetryRules, retry_delay
 from orchestrator.runtime import Deps
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
 from orchestrator.store.types import utcnow
 from orchestrator.tracking.context import remember
+from orchestrator.tracking.notify import queue_final
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +67,25 @@ async def _settle_contact(
     campaign: Campaign,
     outcome: Outcome | None,
 ) -> None:
+    """Update the contact from its ended attempt and tell the CRM when it became final."""
+    before = contact.disposition
+    contact.last_outcome = attempt.state
+    if outcome is not None and outcome.transferred:
+        contact.transferred = True
+    await _apply_disposition(deps, s, attempt, contact, campaign, outcome)
+    final = {d.value for d in FINAL_DISPOSITIONS} | {Disposition.VOICEMAIL.value}
+    if contact.disposition != before and contact.disposition in final:
+        await queue_final(s, campaign, contact, attempt, outcome)
+
+
+async def _apply_disposition(
+    deps: Deps,
+    s: AsyncSession,
+    attempt: Attempt,
+    contact: Contact,
+    campaign: Campaign,
+    outcome: Outcome | None,
+) -> None:
     state = AttemptState(attempt.state)
     now = utcnow()
     contact.updated_at = now
@@ -75,7 +95,9 @@ async def _settle_contact(
         await remember(s, attempt, contact, campaign, outcome)
     if contact.disposition == Disposition.DO_NOT_CALL:
         return
-    if outcome is not None and _opted_out(outcome):
+    if outcome is not None and _opted_out(outcome, deps.settings.opt_out_field):
+        outcome.opted_out = True
+        s.add(outcome)
         await add_do_not_call(s, attempt.phone_number, "opted out during a call")
         contact.disposition = Disposition.DO_NOT_CALL
         return
@@ -114,8 +136,8 @@ async def _settle_contact(
     )
 
 
-def _opted_out(outcome: Outcome) -> bool:
-    value = outcome.data_collection.get("opt_out")
+def _opted_out(outcome: Outcome, field: str) -> bool:
+    value = outcome.data_collection.get(field)
     return value is True or (isinstance(value, str) and value.lower() in ("true", "yes"))
 
 

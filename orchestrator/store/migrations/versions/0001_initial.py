@@ -107,6 +107,8 @@ def upgrade() -> None:
     sa.Column('disposition', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('disposition_detail', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('attempts_made', sa.Integer(), nullable=False),
+    sa.Column('last_outcome', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('transferred', sa.Boolean(), nullable=False),
     sa.Column('last_summary', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', orchestrator.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', orchestrator.store.types.UTCDateTime(timezone=True), nullable=False),
