@@ -12,14 +12,26 @@ from collections.abc import Awaitable, Callable
 import httpx
 import structlog
 
+from orchestrator.personalization.refresher import Refresher
 from orchestrator.runtime import Deps
+from orchestrator.scheduling.control import sweep_canceled
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
 from orchestrator.storage import FolderStorage
+from orchestrator.tracking.events import requeue_stuck
+from orchestrator.tracking.finalize import settle_unfinished
 from orchestrator.tracking.notify import deliver_due
-from orchestrator.tracking.poller import poll_stale, reconcile_unknown
+from orchestrator.tracking.poller import (
+    poll_stale,
+    reconcile_unknown,
+    recover_lost_leases,
+    release_orphans,
+)
 from orchestrator.tracking.recordings import fetch_missing
 
 log = structlog.get_logger(__name__)
+
+#: Lease housekeeping needs no haste: leases last the longest call plus a margin.
+LEASE_INTERVAL_SECS = 5.0
 
 
 async def _every(
@@ -45,6 +57,7 @@ def start_loops(
     deps: Deps, *, dispatch_interval: float, poll_interval: float
 ) -> list[asyncio.Task[None]]:
     """Start the loops; the caller cancels the returned tasks on shutdown."""
+    storage = FolderStorage(deps.settings.audio_dir)
 
     async def dispatch() -> None:
         await dispatch_once(deps)
@@ -53,23 +66,42 @@ def start_loops(
         await poll_stale(deps)
         await reconcile_unknown(deps)
         await requeue_stale(deps)
+        await sweep_canceled(deps.db)
+        await settle_unfinished(deps)
 
-    storage = FolderStorage(deps.settings.audio_dir)
-    notifier = httpx.AsyncClient(timeout=10.0)
+    async def leases() -> None:
+        # Order matters: first re-take the slots of live calls whose leases lapsed, then free
+        # what no call holds, then drop expired leases from scopes nobody acquires in any more.
+        await recover_lost_leases(deps)
+        await release_orphans(deps)
+        await deps.limiter.sweep(now=deps.clock())
 
-    async def outbox() -> None:
-        # CRM notifications and recordings whose audio webhook never came.
-        await deliver_due(deps, notifier)
+    async def recordings() -> None:
         await fetch_missing(deps, storage)
+        await requeue_stuck(deps)
 
-    async def closing_outbox() -> None:
-        try:
-            await _every("outbox", max(1.0, poll_interval), outbox)
-        finally:
-            await notifier.aclose()
+    async def notifications() -> None:
+        # One HTTP client for the loop's life, closed when the loop is canceled.
+        async with httpx.AsyncClient(timeout=10.0) as http:
+
+            async def send() -> None:
+                await deliver_due(deps, http)
+
+            await _every("notify", poll_interval, send)
+
+    # Precomputed answers of the inbound personalization webhook, kept within seconds of a
+    # change to a contact, a context (an outcome), a campaign or the configuration.
+    refresher = Refresher(deps.settings, deps.db, deps.redis, deps.box)
 
     return [
-        asyncio.create_task(_every("dispatch", dispatch_interval, dispatch, deps.waiter.wait)),
+        # On a timer, not on every release: the dispatcher keeps a headroom of dial jobs
+        # already waiting, and they, not the dispatcher, take a freed slot.
+        asyncio.create_task(_every("dispatch", dispatch_interval, dispatch)),
         asyncio.create_task(_every("poll", poll_interval, poll)),
-        asyncio.create_task(closing_outbox()),
+        asyncio.create_task(_every("leases", max(poll_interval, LEASE_INTERVAL_SECS), leases)),
+        asyncio.create_task(_every("recordings", poll_interval, recordings)),
+        asyncio.create_task(notifications()),
+        asyncio.create_task(
+            _every("personalization", deps.settings.personalization_refresh_secs, refresher.step)
+        ),
     ]

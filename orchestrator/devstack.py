@@ -15,8 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -68,12 +69,24 @@ class LocalStack:
     config_toml: str | None = None
     redis_url: str | None = None
     processes: list[Process] = field(default_factory=list)
+    #: Where web and workers keep their rows; empty: a SQLite file in `workdir`. A Postgres URL
+    #: here runs the multi-worker deployment (see `orchestrator.devpg` for a throwaway cluster).
+    database_url: str = ""
+    #: Start redis-server with its append-only file synced on every write, so `restart_redis`
+    #: (even after SIGKILL) loses nothing Redis acknowledged — the managed-Redis persistence
+    #: the deployment guide asks for.
+    redis_aof: bool = False
+    #: Where the sandbox posts its webhooks; empty: our web app. Tests put a recording proxy
+    #: in between to learn which deliveries were answered 2xx (accepted).
+    webhook_url: str = ""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.web_port = free_port()
         self.sandbox_port = free_port()
-        self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'orchestrator.db'}"
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.workdir / 'orchestrator.db'}"
+        self._redis_argv: list[str] = []
 
     # ---- addresses -------------------------------------------------------------------------
     @property
@@ -106,6 +119,19 @@ class LocalStack:
         env.update(self.settings_env)
         return env
 
+    def pin_calendar(self, start: datetime, rate: float = 1.0) -> None:
+        """Run every process's calendar from `start` (read now) at `rate`× real speed.
+
+        All processes get the same anchor, so they agree on the calendar to the millisecond.
+        """
+        self.settings_env.update(
+            {
+                "ORCH_CLOCK_START": start.isoformat(),
+                "ORCH_CLOCK_ANCHOR": repr(time.time()),
+                "ORCH_CLOCK_RATE": repr(rate),
+            }
+        )
+
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self, *, web: bool = True, worker: bool = True) -> None:
         """Start redis (unless reused), the sandbox, then web and worker; wait until they answer."""
@@ -125,28 +151,56 @@ class LocalStack:
         if binary is None:
             raise StackError("redis-server is not installed (Debian: apt-get install redis-server)")
         port = free_port()
-        self._spawn(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.redis_aof
+            else ["--appendonly", "no"]
         )
+        self._redis_argv = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            *persistence,
+            "--dir",
+            str(self.workdir),
+        ]
+        self._spawn("redis", self._redis_argv)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
+        self._wait_redis()
+
+    def _wait_redis(self) -> None:
         deadline = time.monotonic() + 10
-        while not redis_reachable(self.redis_url):
+        while not (self.redis_url and redis_reachable(self.redis_url)):
             if time.monotonic() > deadline:
                 raise StackError("redis-server did not start; see " + str(self._log("redis")))
             time.sleep(0.05)
+
+    def restart_redis(
+        self, *, kill: bool = True, while_down: Callable[[], object] | None = None
+    ) -> None:
+        """Stop the redis-server this stack started (SIGKILL by default), then start it again
+        on the same port and folder, so it reloads its append-only file (`redis_aof`).
+
+        `while_down` runs between the two (e.g. waits until clients have seen the outage).
+        """
+        proc = next((p for p in self.processes if p.name == "redis"), None)
+        if proc is None or not self._redis_argv:
+            raise StackError("this stack did not start the redis-server it uses")
+        self.stop_process(proc, kill=kill)
+        if proc in self.processes:
+            self.processes.remove(proc)
+        try:
+            if while_down is not None:
+                while_down()
+        finally:
+            # Started first again, it stops last (stop() goes newest first otherwise).
+            self._spawn("redis", self._redis_argv)
+            self.processes.insert(0, self.processes.pop())
+            self._wait_redis()
 
     def start_sandbox(self) -> None:
         """Start the sandbox provider, posting webhooks to our web app."""
@@ -155,7 +209,7 @@ class LocalStack:
             "--port",
             str(self.sandbox_port),
             "--webhook-url",
-            f"{self.web_url}/webhooks/elevenlabs/post-call",
+            self.webhook_url or f"{self.web_url}/webhooks/elevenlabs/post-call",
             "--webhook-secret",
             SANDBOX_WEBHOOK_SECRET,
         ]
@@ -232,7 +286,7 @@ class LocalStack:
         self.processes.append(proc)
         return proc
 
-    def wait_http(self, url: str, name: str, timeout: float = 30.0) -> None:
+    def wait_http(self, url: str, name: str, timeout: float = 60.0) -> None:
         """Wait until `url` answers 2xx; fail with the process's log tail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,4 +1,9 @@
-"""Encryption at rest of `secret__` dynamic variables (Fernet, with key rotation)."""
+"""Encryption at rest of `secret__` dynamic variables (Fernet, with key rotation).
+
+Keys come from `ORCH_SECRET_KEYS`, newest first: values are sealed with the first and opened
+with any. Rotation: prepend a new key, run `orchestrator contacts reseal` (every stored value is
+re-encrypted with the new key), then drop the old key.
+"""
 
 from __future__ import annotations
 
@@ -57,3 +62,25 @@ class SecretBox:
             else:
                 opened[name] = value
         return opened
+
+    def reseal(self, variables: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The same values re-encrypted with the newest key, or None when nothing is sealed.
+
+        Raises:
+            SecretsUnavailable: a sealed value that no configured key opens.
+        """
+        if not any(isinstance(v, str) and v.startswith(_MARK) for v in variables.values()):
+            return None
+        if self._fernet is None:
+            raise SecretsUnavailable("no key configured to re-encrypt secret__ values")
+        out: dict[str, Any] = {}
+        for name, value in variables.items():
+            if isinstance(value, str) and value.startswith(_MARK):
+                try:
+                    token = self._fernet.rotate(value[len(_MARK) :].encode()).decode()
+                except InvalidToken as exc:
+                    raise SecretsUnavailable(f"{name}: no configured key decrypts it") from exc
+                out[name] = _MARK + token
+            else:
+                out[name] = value
+        return out

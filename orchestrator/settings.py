@@ -11,19 +11,24 @@ With no provider key set, the provider is the local sandbox (`orchestrator sandb
 from __future__ import annotations
 
 import os
+import tomllib
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 from orchestrator.domain.campaign_policy import RetryConfig
+from orchestrator.domain.persona import Persona, check_persona_name, check_placeholders
+from orchestrator.domain.windows import LegalBounds
 
 VariableType = Literal["string", "number", "integer", "boolean"]
 Primitive = str | int | float | bool
@@ -44,6 +49,8 @@ _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "sandbox-webhook-secret", "
 #: A config file chosen by the caller of `load_settings`, over `ORCH_CONFIG`.
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("orchestrator_config_file", default=None)
 
+SANDBOX_TWILIO_SID = "AC" + "0" * 32
+SANDBOX_TWILIO_TOKEN = "sandbox-twilio-token"  # noqa: S105  (well-known, dev only)
 SANDBOX_API_KEY = "sandbox-api-key"
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105  (well-known, dev only)
 
@@ -66,6 +73,46 @@ class AgentConfig(BaseModel):
 
     variables: dict[str, AgentVariable] = Field(default_factory=dict)
     allowed_overrides: list[str] = Field(default_factory=list)
+
+
+class ContextSettings(BaseModel):
+    """Context carried from a person's last completed call to the next, as dynamic variables.
+
+    Every call of every campaign receives these variables (with `missing` when there was no
+    earlier call), so an agent whose prompt uses them never lacks one.
+    """
+
+    enabled: bool = True
+    summary_variable: str = "last_call_summary"
+    date_variable: str = "last_call_date"
+    outcome_variable: str = "last_call_outcome"
+    #: data-collection item id → the dynamic variable that carries its last value
+    fields: dict[str, str] = Field(default_factory=dict)
+    #: sent when there is nothing to carry (an absent variable fails a prompt that uses it)
+    missing: str = "none"
+
+    @model_validator(mode="after")
+    def _valid_names(self) -> ContextSettings:
+        from orchestrator.domain.initiation import check_name  # the rules module needs settings
+
+        for name in self.variable_names():
+            reason = check_name(name)
+            if reason:
+                raise ValueError(f"context variable {name!r}: {reason}")
+        if not self.missing.strip():
+            raise ValueError("missing: must not be empty (the provider drops empty values)")
+        return self
+
+    def variable_names(self) -> list[str]:
+        """The dynamic variables context fills (none when disabled)."""
+        if not self.enabled:
+            return []
+        return [
+            self.summary_variable,
+            self.date_variable,
+            self.outcome_variable,
+            *self.fields.values(),
+        ]
 
 
 class Settings(BaseSettings):
@@ -98,7 +145,8 @@ class Settings(BaseSettings):
 
     # `secret__` variables are encrypted at rest with these keys (Fernet, newest first; older
     # keys still decrypt, so rotation is: prepend a new key, re-encrypt, then drop the old one)
-    secret_keys: list[SecretStr] = Field(
+    # NoDecode: the environment gives `key1,key2`, split by `_split_secrets`, not JSON.
+    secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("ORCH_SECRET_KEYS", "secret_keys")
     )
     default_region: str | None = None
@@ -113,7 +161,7 @@ class Settings(BaseSettings):
         validation_alias=_env("ORCH_PROVIDER_BASE_URL", "ELEVENLABS_BASE_URL", "provider_base_url"),
     )
     provider_timeout_secs: float = Field(default=10.0, gt=0)
-    webhook_secrets: list[SecretStr] = Field(
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env(
             "ORCH_WEBHOOK_SECRETS", "ELEVENLABS_WEBHOOK_SECRET", "webhook_secrets"
@@ -129,8 +177,25 @@ class Settings(BaseSettings):
     phone_number_kind: Literal["twilio", "sip_trunk"] = "twilio"
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
 
+    # Twilio, for campaigns placing calls with our own Twilio client (dial_mode = "twilio")
+    twilio_account_sid: str | None = Field(
+        default=None,
+        validation_alias=_env(
+            "ORCH_TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID", "twilio_account_sid"
+        ),
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("ORCH_TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN", "twilio_auth_token"),
+    )
+    #: Where the twilio SDK's requests go (the sandbox in dev; unset: Twilio itself).
+    twilio_base_url: str | None = None
+
     # concurrency
     plan: str = "creator"
+    #: Dollar prices by plan for reports (`config/pricing.toml`); calls without `cost_fiat` are
+    #: priced from it. A missing file means reports show dollars only where the provider gave them.
+    pricing_file: Path = Path("config/pricing.toml")
     concurrency_limit: int | None = Field(default=None, ge=1)
     inbound_reserve: int = Field(default=0, ge=0)
     calls_per_second: float = Field(default=10.0, gt=0)
@@ -142,6 +207,19 @@ class Settings(BaseSettings):
     dispatch_batch: int = Field(default=200, ge=1)
     poll_after_secs: float = Field(default=120.0, gt=0)
     unknown_grace_secs: float = Field(default=300.0, gt=0)
+    #: A queued attempt whose dial job has not moved for this long is handed back to the
+    #: dispatcher (its job was lost, or its worker died holding it).
+    stale_queued_secs: float = Field(default=60.0, gt=0)
+    #: Legal calling hours: `[legal] default_start/default_end` and `[[legal.rules]]` per region.
+    legal: LegalBounds = Field(default_factory=LegalBounds)
+    #: Used to estimate whether a backlog fits in a window (burst `deadline`) until enough calls
+    #: of the campaign have ended to measure it.
+    expected_call_secs: float = Field(default=120.0, gt=0)
+    #: The calendar windows are read against: real time unless pinned (`clock_start`, read at
+    #: the real Unix time `clock_anchor`, default: process start) or sped up (`clock_rate`).
+    clock_start: datetime | None = None
+    clock_anchor: float | None = None
+    clock_rate: float = Field(default=1.0, gt=0)
 
     # recordings: fetch those whose audio webhook never came, once the call is this old
     fetch_missing_audio: bool = True
@@ -153,18 +231,101 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, validation_alias=_env("ORCH_WEB_PORT", "PORT", "web_port"))
     max_body_bytes: int = 1_000_000
+    #: Rows accepted in one `POST /v1/campaigns/{id}/contacts`.
+    max_bulk_rows: int = Field(default=1000, ge=1)
+    #: How long an `Idempotency-Key` answer is replayed.
+    idempotency_ttl_secs: float = Field(default=24 * 3600.0, gt=0)
+
+    # personas (`config/personas.toml`) and the context carried between calls
+    personas_file: Path = Path("config/personas.toml")
+    personas: dict[str, Persona] = Field(default_factory=dict)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+
+    # inbound personalization webhook (`POST /webhooks/elevenlabs/personalization`)
+    #: The header the provider sends the shared secret in (set in the provider's webhook settings).
+    personalization_header: str = "X-Personalization-Secret"
+    #: Accepted secrets (comma-separate several during rotation); the sandbox's well-known one in
+    #: dev when empty. With a real provider and none set, every request is refused (401).
+    # NoDecode: the environment gives `s1,s2`, split by `_split_secrets`, not JSON.
+    personalization_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("ORCH_PERSONALIZATION_SECRETS", "personalization_secrets"),
+    )
+    #: How long a Redis miss may spend asking the database before the defaults are answered.
+    personalization_budget_secs: float = Field(default=0.15, gt=0)
+    #: The persona answering callers we do not know (used when it belongs to the called agent).
+    personalization_unknown_persona: str = "unknown_caller"
+    #: Sent for a declared text variable without default when the caller is unknown.
+    personalization_unknown_value: str = "unknown"
+    #: The dynamic variable naming the campaign of the caller's last call (sent when declared).
+    personalization_campaign_variable: str = "last_call_campaign"
+    #: Bodies larger than this are refused (413); the provider's request is about 150 bytes.
+    personalization_max_body_bytes: int = Field(default=8192, ge=256)
+    #: How often a worker refreshes precomputed answers of changed contacts, contexts, campaigns.
+    personalization_refresh_secs: float = Field(default=0.5, gt=0)
 
     # sandbox (the local provider); the sandbox command has its own knobs, these say where it is
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8765
 
-    @field_validator("webhook_secrets", "secret_keys", mode="before")
+    @field_validator("clock_start")
+    @classmethod
+    def _aware_start(cls, value: datetime | None) -> datetime | None:
+        """A clock start without an offset is read as UTC."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("webhook_secrets", "secret_keys", "personalization_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:
         """Accept a comma-separated list so rotation works from one environment variable."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_personas(cls, data: Any) -> Any:
+        """Load `personas_file` into `personas`, so every entry point validates it at start-up.
+
+        The default file is optional; a file named explicitly must exist.
+        """
+        if not isinstance(data, dict) or "personas" in data:
+            return data
+        named = data.get("personas_file") or os.environ.get("ORCH_PERSONAS_FILE")
+        path = Path(named) if named else Path("config/personas.toml")
+        if not path.is_file():
+            if named:
+                raise ValueError(f"personas_file: no such file {str(path)!r}")
+            return data
+        try:
+            with path.open("rb") as fh:
+                loaded = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"personas_file {str(path)!r}: {exc}") from None
+        return {**data, "personas": loaded.get("personas", {})}
+
+    @field_validator("personas")
+    @classmethod
+    def _persona_names(cls, value: dict[str, Persona]) -> dict[str, Persona]:
+        for name in value:
+            reason = check_persona_name(name)
+            if reason:
+                raise ValueError(f"persona {name!r}: {reason}")
+        return value
+
+    @model_validator(mode="after")
+    def _personas_fit_their_agents(self) -> Settings:
+        declared = {
+            agent_id: {*agent.variables, *self.context.variable_names()}
+            for agent_id, agent in self.agents.items()
+            if agent.variables
+        }
+        problems = check_placeholders(self.personas, declared)
+        if problems:
+            raise ValueError("; ".join(f"{field}: {reason}" for field, reason in problems))
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -204,6 +365,19 @@ class Settings(BaseSettings):
         if not secrets and not self.uses_real_provider:
             return [SANDBOX_WEBHOOK_SECRET]
         return secrets
+
+    @property
+    def effective_twilio(self) -> tuple[str, str, str | None] | None:
+        """(account SID, auth token, base URL) for our own Twilio client; the sandbox's in dev."""
+        if self.twilio_account_sid and self.twilio_auth_token:
+            return (
+                self.twilio_account_sid,
+                self.twilio_auth_token.get_secret_value(),
+                self.twilio_base_url,
+            )
+        if self.uses_real_provider:
+            return None
+        return (SANDBOX_TWILIO_SID, SANDBOX_TWILIO_TOKEN, self.effective_base_url)
 
     @property
     def account_limit(self) -> int:

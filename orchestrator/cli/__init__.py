@@ -7,7 +7,17 @@ themselves on `app` when imported below.
 
 from __future__ import annotations
 
-from orchestrator.cli import admin, db, intake, processes, reports, tokens  # noqa: F401
+from orchestrator.cli import (  # noqa: F401
+    admin,
+    campaign_control,
+    campaigns,
+    db,
+    intake,
+    personalization,
+    processes,
+    reports,
+    tokens,
+)
 from orchestrator.cli.base import app
 
 

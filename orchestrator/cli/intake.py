@@ -20,7 +20,10 @@ from rich.table import Table
 from orchestrator.cli.base import app, console, err, fail, settings
 from orchestrator.errors import OrchestratorError
 
-contacts_app = typer.Typer(help="Contacts: import from CSV.", no_args_is_help=True)
+contacts_app = typer.Typer(
+    help="Contacts: import from CSV; re-encrypt secrets after a key rotation.",
+    no_args_is_help=True,
+)
 app.add_typer(contacts_app, name="contacts")
 
 
@@ -91,3 +94,34 @@ def contacts_import(
         console.print(f"all refused rows: {summary.rejects_path}")
     if summary.imported == 0:
         raise fail("nothing could be imported")
+
+
+@contacts_app.command("reseal")
+def contacts_reseal() -> None:
+    """Re-encrypt every stored secret__ value with the newest key of ORCH_SECRET_KEYS.
+
+    Rotation: prepend a new key to ORCH_SECRET_KEYS, run this, then drop the old key.
+    """
+    from orchestrator.intake.reseal import Resealed, reseal_all
+    from orchestrator.secretbox import SecretBox
+    from orchestrator.store.engine import Database
+
+    resolved = settings()
+    if not resolved.secret_keys:
+        raise fail("ORCH_SECRET_KEYS is empty: there is no key to re-encrypt with", 2)
+    box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
+
+    async def run() -> Resealed:
+        db = Database(resolved.database_url)
+        try:
+            return await reseal_all(db, box)
+        finally:
+            await db.dispose()
+
+    try:
+        done = asyncio.run(run())
+    except OrchestratorError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"re-encrypted the secrets of {done.contacts} contacts and {done.attempts} waiting calls"
+    )

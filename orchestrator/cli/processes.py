@@ -44,8 +44,16 @@ def worker() -> None:
     make_worker(resolved).run()
 
 
-@app.command()
+sandbox_app = typer.Typer(
+    help="The local provider simulator; `sandbox inbound` plays inbound calls against the "
+    "personalization webhook."
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.callback(invoke_without_command=True)
 def sandbox(
+    ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port to serve on")] = None,
     webhook_url: Annotated[str | None, typer.Option(help="Where to post webhooks")] = None,
     webhook_secret: Annotated[str | None, typer.Option(help="HMAC secret for webhooks")] = None,
@@ -56,6 +64,8 @@ def sandbox(
     bursting: Annotated[bool | None, typer.Option(help="Allow burst up to min(3×, 300)")] = None,
 ) -> None:
     """Run the local provider simulator (every knob also by SANDBOX_* environment variables)."""
+    if ctx.invoked_subcommand is not None:
+        return  # a subcommand (`inbound`) runs instead of the server
     from orchestrator.providers.sandbox.config import SandboxConfig
     from orchestrator.providers.sandbox.server import run
 

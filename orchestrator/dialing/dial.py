@@ -1,4 +1,4 @@
-"""Place one attempt's call, exactly once.
+"""Dial one attempt, exactly once: the gate, burst, slots, pacing, the claim, then the placing.
 
 queued ─acquire slots─▶ (pace) ─CAS queued→dialing─▶ POST ─▶ initiated   (slots held until the end)
   definite refusal (429, 4xx, unreachable) ─▶ slots released, attempt rescheduled or failed
@@ -8,30 +8,39 @@ queued ─acquire slots─▶ (pace) ─CAS queued→dialing─▶ POST ─▶ i
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import structlog
-from sqlmodel import col, select
+from sqlalchemy import update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
 from orchestrator.dialing.payload import initiation_for
+from orchestrator.dialing.posting import (
+    CLAIM_MARGIN_SECS,
+    POST_SLACK_SECS,
+    PROVIDER_BUSY_DELAY_SECS,
+    DialResultKind,
+    Loaded,
+    dial_deadline_secs,
+    move,
+    post_and_record,
+    undo_count,
+)
 from orchestrator.dialing.scopes import CallScopes, scopes_for
-from orchestrator.domain.attempt import AttemptState
-from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.domain.attempt import LIVE, AttemptState
+from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
-from orchestrator.errors import ProviderAmbiguous, ProviderBusy, ProviderRefused
-from orchestrator.limiter.burst import may_burst
+from orchestrator.limiter.burst import budget_day
 from orchestrator.limiter.slots import Acquired
-from orchestrator.providers.elevenlabs import PhoneKind
 from orchestrator.runtime import Deps
 from orchestrator.scheduling.gate import admit
+from orchestrator.scheduling.windows import place_of
 from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
-from orchestrator.store.types import utcnow
+from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.finalize import finish_attempt
 
 log = structlog.get_logger(__name__)
@@ -40,33 +49,10 @@ log = structlog.get_logger(__name__)
 SLOT_WAIT_SECS = 20.0
 #: Delay before retrying a number that is on another live call.
 NUMBER_BUSY_DELAY_SECS = 30.0
-#: Delay before retrying after the provider said it is busy.
-PROVIDER_BUSY_DELAY_SECS = 2.0
-
-
-class DialResultKind(StrEnum):
-    """What one dial job did."""
-
-    INITIATED = "initiated"
-    SKIPPED = "skipped"
-    REQUEUED = "requeued"
-    RESCHEDULED = "rescheduled"
-    CANCELED = "canceled"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """An attempt with its contact and campaign."""
-
-    attempt: Attempt
-    contact: Contact
-    campaign: Campaign
 
 
 async def _load(deps: Deps, attempt_id: int) -> Loaded | None:
-    async with deps.db.session() as s:
+    async with deps.db.read() as s:
         attempt = await s.get(Attempt, attempt_id)
         if attempt is None:
             return None
@@ -78,24 +64,32 @@ async def _load(deps: Deps, attempt_id: int) -> Loaded | None:
 
 async def _acquire(deps: Deps, attempt_id: int, scopes: CallScopes) -> Acquired:
     """Take every slot, waiting (woken by releases) while only the account or campaign is full."""
-    lease = deps.settings.max_call_secs + deps.settings.lease_margin_secs
     loop_deadline = deps.clock() + SLOT_WAIT_SECS
     await deps.waiter.start()
+    woken = False
     while True:
-        got = await deps.limiter.acquire(
-            attempt_id,
-            scopes.account,
-            scopes.others,
-            account_cap=scopes.account_cap,
-            now=deps.clock(),
-            lease_secs=lease,
-        )
+        got = await _take(deps, attempt_id, scopes)
         if got.ok or got.full_scope == keys.SCOPE_NUMBER:
             return got
+        if woken and got.full_scope != keys.SCOPE_ACCOUNT:
+            # The freed slot is no use to us (our campaign or agent is full): let the next
+            # waiter have the wake rather than leave the slot idle.
+            deps.waiter.pass_on()
         remaining = loop_deadline - deps.clock()
         if remaining <= 0:
             return got
-        await deps.waiter.wait(min(remaining, 1.0))
+        woken = await deps.waiter.wait(min(remaining, 1.0))
+
+
+async def _take(deps: Deps, attempt_id: int, scopes: CallScopes) -> Acquired:
+    return await deps.limiter.acquire(
+        attempt_id,
+        scopes.account,
+        scopes.others,
+        account_cap=scopes.account_cap,
+        now=deps.clock(),
+        lease_secs=deps.settings.max_call_secs + deps.settings.lease_margin_secs,
+    )
 
 
 async def _pace(deps: Deps) -> None:
@@ -104,15 +98,20 @@ async def _pace(deps: Deps) -> None:
 
 
 async def _requeue(deps: Deps, attempt_id: int, delay: float, expected: AttemptState) -> None:
-    async with deps.db.session() as s:
-        await transition(
-            s,
-            attempt_id,
-            [expected],
-            AttemptState.SCHEDULED,
-            due_at=utcnow() + timedelta(seconds=delay),
-            queued_at=None,
-        )
+    await move(
+        deps,
+        attempt_id,
+        expected,
+        AttemptState.SCHEDULED,
+        due_at=deps.now() + timedelta(seconds=max(0.0, delay)),
+        queued_at=None,
+    )
+
+
+def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
+    """Hour of day in the contact's (first) zone on the calendar, for reports."""
+    zone = place_of(contact.phone_number, contact.timezone, policy.timezone).zones[0]
+    return deps.calendar.now().astimezone(ZoneInfo(zone)).hour
 
 
 async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
@@ -121,8 +120,10 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
     if loaded is None or loaded.attempt.state != AttemptState.QUEUED:
         return DialResultKind.SKIPPED
     attempt, contact, campaign = loaded.attempt, loaded.contact, loaded.campaign
+    assert campaign.id is not None
     policy = policy_of(campaign.config)
-    gate = await admit(deps, attempt, contact, campaign, policy, utcnow())
+    today = deps.calendar.now()
+    gate = await admit(deps, attempt, contact, campaign, policy, today)
     if gate.cancel_reason is not None:
         async with deps.db.session() as s:
             moved = await transition(
@@ -136,143 +137,131 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
             await finish_attempt(deps, attempt_id)
         return DialResultKind.CANCELED
     if gate.not_before is not None:
-        wait = max(0.0, (gate.not_before - utcnow()).total_seconds())
+        wait = deps.calendar.real_ts(gate.not_before) - deps.clock()
         await _requeue(deps, attempt_id, wait, AttemptState.QUEUED)
         return DialResultKind.REQUEUED
 
-    allow_burst = await may_burst(deps, campaign, policy)
+    # Built before waiting for a slot, so a freed slot goes straight to the claim and the POST.
+    try:
+        initiation = await initiation_for(deps, attempt, contact, campaign, policy)
+    except SecretsUnavailable as exc:
+        return await _refuse_queued(deps, attempt_id, str(exc))
+
+    closes_at = deps.calendar.real_ts(gate.closes_at) if gate.closes_at else None
+    grant = await deps.burst.grant(
+        campaign.id, policy, now=deps.clock(), closes_at=closes_at, day=budget_day(today, policy)
+    )
     scopes = scopes_for(
-        deps.settings, campaign, attempt.phone_number, allow_burst=allow_burst, policy=policy
+        deps.settings, campaign, attempt.phone_number, allow_burst=grant.allowed, policy=policy
     )
     got = await _acquire(deps, attempt_id, scopes)
+    await deps.burst.settle(campaign.id, grant, did_burst=got.ok and got.is_burst)
     if not got.ok:
         delay = NUMBER_BUSY_DELAY_SECS if got.full_scope == keys.SCOPE_NUMBER else 0.0
         await _requeue(deps, attempt_id, delay, AttemptState.QUEUED)
         return DialResultKind.REQUEUED
     await _pace(deps)
+    if closes_at is not None and deps.clock() >= closes_at:
+        # The window closed while this job waited for a slot: the dispatcher will move the
+        # attempt to the next opening.
+        await deps.limiter.release(attempt_id, scopes.all)
+        await _requeue(deps, attempt_id, 0.0, AttemptState.QUEUED)
+        return DialResultKind.REQUEUED
 
-    async with deps.db.session() as s:
+    if not await _claim(deps, attempt_id, contact, policy, got.is_burst):
+        await _release_unless_live(deps, attempt_id, scopes)
+        return DialResultKind.SKIPPED
+    # Re-assert the leases now that the claim is ours: they may have been freed while this job
+    # waited for pacing (e.g. a stale-queue sweep). The call never goes out without them.
+    if not (await _take(deps, attempt_id, scopes)).ok:
+        async with deps.db.session() as s:
+            if await transition(
+                s,
+                attempt_id,
+                [AttemptState.DIALING],
+                AttemptState.SCHEDULED,
+                due_at=deps.now(),
+                queued_at=None,
+            ):
+                await undo_count(s, contact.id)
+        return DialResultKind.REQUEUED
+    return await post_and_record(deps, loaded, initiation, scopes)
+
+
+async def _claim(
+    deps: Deps, attempt_id: int, contact: Contact, policy: CampaignPolicy, is_burst: bool
+) -> bool:
+    """queued → dialing (compare-and-set): from here on, only this job may dial the attempt."""
+    hour = _local_hour(deps, contact, policy)
+
+    async def work(s: AsyncSession) -> bool:
         moved = await transition(
             s,
             attempt_id,
             [AttemptState.QUEUED],
             AttemptState.DIALING,
-            dial_started_at=utcnow(),
-            is_burst=got.is_burst,
+            dial_started_at=deps.now(),
+            is_burst=is_burst,
+            local_hour=hour,
         )
         if moved:
-            db_contact = await s.get(Contact, contact.id)
-            assert db_contact is not None
-            db_contact.attempts_made += 1
-            db_contact.disposition = Disposition.IN_PROGRESS
-            db_contact.updated_at = utcnow()
-    if not moved:
-        await deps.limiter.release(attempt_id, scopes.all)
-        return DialResultKind.SKIPPED
-
-    try:
-        initiation = await initiation_for(deps, attempt, contact, campaign, policy)
-    except SecretsUnavailable as exc:
-        return await _fail_before_dial(deps, attempt_id, scopes, str(exc))
-    kind: PhoneKind = "sip_trunk" if campaign.phone_number_kind == "sip_trunk" else "twilio"
-    try:
-        result = await deps.provider.outbound_call(
-            kind,
-            agent_id=campaign.agent_id,
-            phone_number_id=campaign.phone_number_id,
-            to_number=attempt.phone_number,
-            initiation_data=initiation,
-        )
-    except ProviderBusy as exc:
-        await deps.limiter.release(attempt_id, scopes.all)
-        delay = exc.retry_after if exc.retry_after is not None else PROVIDER_BUSY_DELAY_SECS
-        async with deps.db.session() as s:
-            await transition(
-                s,
-                attempt_id,
-                [AttemptState.DIALING],
-                AttemptState.SCHEDULED,
-                due_at=utcnow() + timedelta(seconds=delay),
-                queued_at=None,
-                error=str(exc)[:500],
+            await s.exec(
+                update(Contact)
+                .where(col(Contact.id) == contact.id)
+                .values(
+                    attempts_made=col(Contact.attempts_made) + 1,
+                    disposition=Disposition.IN_PROGRESS.value,
+                    updated_at=deps.now(),
+                )
             )
-            await _undo_count(s, contact.id)
-        log.info("dial.refused_busy", attempt_id=attempt_id, reason=str(exc))
-        return DialResultKind.RESCHEDULED
-    except ProviderRefused as exc:
-        return await _fail_before_dial(deps, attempt_id, scopes, str(exc))
-    except ProviderAmbiguous as exc:
-        async with deps.db.session() as s:
-            await transition(
-                s,
-                attempt_id,
-                [AttemptState.DIALING],
-                AttemptState.UNKNOWN,
-                error=str(exc)[:500],
-                last_news_at=utcnow(),
-            )
-        log.warning("dial.ambiguous", attempt_id=attempt_id, reason=str(exc))
-        return DialResultKind.UNKNOWN
+        return moved
 
-    async with deps.db.session() as s:
-        await transition(
-            s,
-            attempt_id,
-            [AttemptState.DIALING],
-            AttemptState.INITIATED,
-            conversation_id=result.conversation_id,
-            call_sid=result.call_sid,
-            initiated_at=utcnow(),
-            last_news_at=utcnow(),
-        )
-    await _replay_early_events(deps, result.conversation_id)
-    log.info("dial.initiated", attempt_id=attempt_id, conversation_id=result.conversation_id)
-    return DialResultKind.INITIATED
+    return await deps.commits.run(work)
 
 
-async def _undo_count(s: AsyncSession, contact_id: int | None) -> None:
-    """A refused dial reached nobody: it does not count against the contact's cap."""
-    contact = await s.get(Contact, contact_id)
-    if contact is not None and contact.attempts_made > 0:
-        contact.attempts_made -= 1
+async def _release_unless_live(deps: Deps, attempt_id: int, scopes: CallScopes) -> None:
+    """Drop slots taken for a claim we lost, unless another job's call now holds them.
+
+    Slots are keyed by attempt, so when the winner is another claim of this same attempt they
+    are the winner's slots: freeing them would let an over-limit call through.
+    """
+    async with deps.db.read() as s:
+        row = await s.get(Attempt, attempt_id)
+    if row is None or AttemptState(row.state) not in LIVE:
+        await deps.limiter.release(attempt_id, scopes.all)
 
 
-async def _fail_before_dial(
-    deps: Deps, attempt_id: int, scopes: CallScopes, reason: str
-) -> DialResultKind:
+async def _refuse_queued(deps: Deps, attempt_id: int, reason: str) -> DialResultKind:
+    """The call cannot be placed as it stands (a secret no key opens, a persona gone): fail it."""
     async with deps.db.session() as s:
         moved = await transition(
             s,
             attempt_id,
-            [AttemptState.DIALING],
+            [AttemptState.QUEUED],
             AttemptState.FAILED,
             error=reason[:500],
-            ended_at=utcnow(),
+            ended_at=deps.now(),
         )
-    await deps.limiter.release(attempt_id, scopes.all)
+        if moved:
+            # It counts against the contact's cap, or a retry would fail the same way forever.
+            attempt = await s.get(Attempt, attempt_id)
+            assert attempt is not None
+            await s.exec(
+                update(Contact)
+                .where(col(Contact.id) == attempt.contact_id)
+                .values(attempts_made=col(Contact.attempts_made) + 1)
+            )
     if moved:
         await finish_attempt(deps, attempt_id)
-    log.warning("dial.refused", attempt_id=attempt_id, reason=reason)
+    log.warning("dial.refused_before_dial", attempt_id=attempt_id, reason=reason)
     return DialResultKind.FAILED
 
 
-async def _replay_early_events(deps: Deps, conversation_id: str | None) -> None:
-    """Webhooks can beat our own commit of the conversation id: process any that waited."""
-    if not conversation_id:
-        return
-    async with deps.db.session() as s:
-        rows = (
-            await s.exec(
-                select(WebhookEvent.id, WebhookEvent.event_type).where(
-                    WebhookEvent.conversation_id == conversation_id,
-                    col(WebhookEvent.status).in_(["unmatched"]),
-                )
-            )
-        ).all()
-    for event_id, event_type in rows:
-        assert event_id is not None
-        await deps.enqueue(
-            keys.JOB_PROCESS_EVENT,
-            event_id,
-            job_id=keys.event_job_id(event_type, conversation_id, event_id) + ":late",
-        )
+__all__ = [
+    "CLAIM_MARGIN_SECS",
+    "POST_SLACK_SECS",
+    "PROVIDER_BUSY_DELAY_SECS",
+    "DialResultKind",
+    "dial_attempt",
+    "dial_deadline_secs",
+]

@@ -1,28 +1,66 @@
-"""The `conversation_initiation_client_data` of one dial, decrypted only here."""
+"""The `conversation_initiation_client_data` of one dial, decrypted only here.
+
+Layers, lowest first: the agent's declared defaults, the campaign's default variables, the
+context carried from the person's last call, the contact's variables, this call's variables;
+the persona picked by the call, else the contact, else the campaign; then the contact's and the
+call's overrides. Everything was validated when it was stored; it is checked again here because
+the configuration may have changed since (a persona removed, an override no longer allowed), and
+the provider fails a call that breaks its rules.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
-from orchestrator.domain.initiation import build_initiation_data
+from orchestrator.domain.initiation import compose_initiation
+from orchestrator.domain.persona import persona_problem, pick_persona
+from orchestrator.errors import ValidationFailed
 from orchestrator.runtime import Deps
+from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.tracking.context import context_variables, recall
+
+
+class InitiationRefused(SecretsUnavailable):
+    """The initiation data can no longer be built (the configuration changed since intake).
+
+    A `SecretsUnavailable` because that is what the dialer fails an attempt on before dialing:
+    both mean "this call cannot be placed as it stands"; the message names field and reason.
+    """
 
 
 async def initiation_for(
     deps: Deps, attempt: Attempt, contact: Contact, campaign: Campaign, policy: CampaignPolicy
 ) -> dict[str, Any]:
-    """Campaign defaults, the contact's values and this call's values, as the provider wants.
+    """Every layer of this call, merged and checked, as the provider wants it.
 
     Raises:
-        SecretsUnavailable: a `secret__` value cannot be decrypted with the configured keys.
+        SecretsUnavailable: a `secret__` value cannot be decrypted with the configured keys, or
+            (`InitiationRefused`) the call breaks a rule of the current configuration.
     """
-    variables: dict[str, Any] = dict(policy.default_variables)
-    variables.update(deps.box.open(contact.variables))
-    variables.update(deps.box.open(attempt.call_data.get("variables") or {}))
-    return build_initiation_data(
-        variables=variables,
-        agent=deps.settings.agent(campaign.agent_id),
-        user_id=contact.external_id,
-    )
+    settings = deps.settings
+    call = attempt.call_data or {}
+    context: dict[str, Any] = {}
+    if settings.context.enabled:
+        async with deps.db.session() as s:
+            context = context_variables(await recall(s, contact.external_id), settings.context)
+    name = pick_persona(call.get("persona"), contact.persona, policy.persona)
+    reason = persona_problem(name, settings.personas, campaign.agent_id, policy.allowed_overrides)
+    if reason:
+        raise InitiationRefused(f"persona: {reason}")
+    try:
+        return compose_initiation(
+            agent=settings.agent(campaign.agent_id),
+            user_id=contact.external_id,
+            campaign_defaults=policy.default_variables,
+            context=context,
+            contact=deps.box.open(contact.variables),
+            call=deps.box.open(call.get("variables") or {}),
+            persona=settings.personas[name] if name else None,
+            overrides=[contact.overrides or {}, call.get("overrides") or {}],
+            allowed_overrides=policy.allowed_overrides,
+            encode_objects=policy.encode_objects,
+        )
+    except ValidationFailed as exc:
+        raise InitiationRefused(str(exc)) from None

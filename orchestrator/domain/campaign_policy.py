@@ -11,7 +11,26 @@ from datetime import date, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from orchestrator.domain.windows import (
+    DailyHours,
+    LegalBounds,
+    LegalLimits,
+    WindowSpec,
+    check_days,
+    never_opens,
+    parse_days,
+    spec_of,
+)
 
 Primitive = str | int | float | bool
 
@@ -20,8 +39,6 @@ OVERRIDABLE = ("prompt", "first_message", "language", "voice", "llm", "tts")
 
 #: Outcome keys retry delays are configured under.
 RETRY_KEYS = ("no_answer", "busy", "voicemail", "failed", "failure", "unknown")
-
-_DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 
 class CallingHours(BaseModel):
@@ -37,30 +54,23 @@ class CallingHours(BaseModel):
     @classmethod
     def _day_names(cls, value: Any) -> Any:
         """Accept `["mon", "tue"]` as well as `[0, 1]` (Monday = 0)."""
-        if isinstance(value, list):
-            out: list[Any] = []
-            for item in value:
-                if isinstance(item, str) and item[:3].lower() in _DAY_NAMES:
-                    out.append(_DAY_NAMES[item[:3].lower()])
-                else:
-                    out.append(item)
-            return out
-        return value
+        return parse_days(value)
 
     @field_validator("days")
     @classmethod
     def _valid_days(cls, value: list[int]) -> list[int]:
-        if not value:
-            raise ValueError("at least one day is needed, or the window never opens")
-        if any(d < 0 or d > 6 for d in value):
-            raise ValueError("days are 0 (Monday) to 6 (Sunday) or mon..sun")
-        return sorted(set(value))
+        return check_days(value)
 
     @model_validator(mode="after")
     def _opens(self) -> CallingHours:
         if self.end <= self.start:
             raise ValueError("end must be after start, or the window never opens")
         return self
+
+    @property
+    def daily(self) -> DailyHours:
+        """The hours as the window calculator takes them."""
+        return DailyHours(self.start, self.end, frozenset(self.days))
 
 
 class RetryConfig(BaseModel):
@@ -147,6 +157,12 @@ class CampaignPolicy(BaseModel):
     notifications: Notifications = Field(default_factory=Notifications)
     #: When false the campaign calls at any hour (the demo profile); legal bounds still apply.
     enforce_calling_hours: bool = True
+    #: `native`: the provider places the call (its Twilio or SIP integration). `twilio`: we
+    #: place it with our own Twilio client and register-call TwiML, with answering-machine
+    #: detection and Twilio's status callbacks (no transfer on this path).
+    dial_mode: Literal["native", "twilio"] = "native"
+    #: The caller id for `dial_mode = "twilio"` (a number of our Twilio account, E.164).
+    twilio_from_number: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -168,10 +184,71 @@ class CampaignPolicy(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _twilio_needs_a_number(self) -> CampaignPolicy:
+        if self.dial_mode == "twilio":
+            number = self.twilio_from_number or ""
+            if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+                raise ValueError("dial_mode 'twilio' needs twilio_from_number in E.164 (+1415...)")
+        return self
+
+    @model_validator(mode="after")
     def _dates(self) -> CampaignPolicy:
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date, so the campaign could never call")
         return self
+
+    @model_validator(mode="after")
+    def _window_opens(self) -> CampaignPolicy:
+        problem = window_problem(self, LegalBounds())
+        if problem is not None:
+            field, reason = problem
+            # Raised as a ValidationError so the error's location names the field.
+            raise ValidationError.from_exception_data(
+                "CampaignPolicy",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "window_never_opens", "{reason}", {"reason": reason}
+                        ),
+                        loc=(field,),
+                        input=self.model_dump(mode="json", include={field}).get(field),
+                    )
+                ],
+            )
+        return self
+
+    def window_spec(self, legal_hours: DailyHours | None) -> WindowSpec:
+        """The campaign's window under `legal_hours` (None: the law allows no hour)."""
+        campaign = self.calling_hours.daily if self.enforce_calling_hours else None
+        return spec_of(
+            campaign,
+            LegalLimits(legal_hours),
+            start_date=self.start_date,
+            end_date=self.end_date,
+        )
+
+
+def window_problem(policy: CampaignPolicy, legal: LegalBounds) -> tuple[str, str] | None:
+    """(field, reason) when `policy`'s calling window can never open under `legal`'s defaults.
+
+    Regional rules can only narrow the window further for some contacts, so they are applied when
+    each contact is scheduled, not here.
+    """
+    spec = policy.window_spec(legal.default_hours)
+    if spec.hours is None:
+        hours = policy.calling_hours.daily.describe()
+        return (
+            "calling_hours",
+            f"{hours} never meets the legal calling hours {legal.default_hours.describe()}, "
+            "so the window never opens",
+        )
+    if never_opens(spec):
+        return (
+            "end_date" if policy.end_date else "start_date",
+            f"no day from {policy.start_date} to {policy.end_date} is a calling day "
+            f"({spec.describe()}), so the window never opens",
+        )
+    return None
 
 
 def policy_of(config: dict[str, Any] | None) -> CampaignPolicy:

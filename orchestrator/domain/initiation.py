@@ -5,7 +5,13 @@
 - names are exact and case-sensitive; `system__` is reserved by the provider;
 - `secret__` values are only for tool headers: stored encrypted, never logged or reported;
 - every variable the agent declares must be present, from the contact or a declared default;
-- empty values are omitted (the provider wants absent fields, not empty strings or nulls).
+- empty values are omitted (the provider wants absent fields, not empty strings or nulls);
+- overrides only for the fields the campaign allows (`domain/overrides.py`); a persona is a named
+  set of overrides (`domain/persona.py`).
+
+`compose_initiation` merges the layers of one call, lowest first: the agent's declared defaults,
+the campaign's default variables, the context carried from the last call, the contact's
+variables, this call's variables; overrides from the persona, then the contact, then the call.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from orchestrator.domain import overrides as ov
+from orchestrator.domain.persona import Persona
 from orchestrator.errors import ValidationFailed
 from orchestrator.settings import AgentConfig, AgentVariable, Primitive
 
@@ -100,14 +108,35 @@ def _check_value(path: str, value: Any, declared: AgentVariable | None, encode: 
     return value
 
 
+def secret_safe(name: str, reason: str, value: Any) -> str:
+    """`reason` with a `secret__` variable's value masked, so errors never carry a secret."""
+    if is_secret(name) and value is not None:
+        # The quoted form first, so no quotes are left around the mask.
+        for shown in (repr(value), str(value)):
+            if shown:
+                reason = reason.replace(shown, "***")
+    return reason
+
+
 def clean_variables(
     variables: Mapping[str, Any],
     agent: AgentConfig,
     *,
     encode_objects: bool = False,
     prefix: str = "dynamic_variables",
+    provided: Collection[str] = (),
+    require: bool = True,
 ) -> dict[str, Primitive]:
     """Validate one contact's variables against the agent; empty values are dropped.
+
+    Args:
+        variables: name → value as given.
+        agent: the declared variables (types, defaults).
+        encode_objects: JSON-encode objects and arrays to a string instead of refusing them.
+        prefix: the path reported before each name.
+        provided: names that get a value elsewhere (campaign defaults, carried context), so a
+            declared variable among them is not required here.
+        require: refuse when a declared variable without default is missing.
 
     Raises:
         ValidationFailed: every problem found, each with its path and reason.
@@ -116,24 +145,35 @@ def clean_variables(
     cleaned: dict[str, Primitive] = {}
     for name, value in variables.items():
         path = f"{prefix}.{name}"
-        reason = check_name(name)
+        reason = check_name(name) if isinstance(name, str) else "names must be text"
         if reason:
             problems.append((path, reason))
             continue
         try:
             kept = _check_value(path, value, agent.variables.get(name), encode_objects)
         except ValueError as exc:
-            problems.append((path, str(exc)))
+            problems.append((path, secret_safe(name, str(exc), value)))
             continue
         if kept is None or kept == "":
             continue
         cleaned[name] = kept
-    for name, declared in agent.variables.items():
-        if name not in cleaned and declared.default is None:
+    if require:
+        for name in missing_required(cleaned, agent, provided):
             problems.append((f"{prefix}.{name}", "required by the agent and has no default"))
     if problems:
         raise ValidationFailed(problems)
     return cleaned
+
+
+def missing_required(
+    present: Collection[str], agent: AgentConfig, provided: Collection[str] = ()
+) -> list[str]:
+    """Declared variables with no default that neither `present` nor `provided` covers."""
+    return [
+        name
+        for name, declared in agent.variables.items()
+        if declared.default is None and name not in present and name not in provided
+    ]
 
 
 def with_defaults(variables: Mapping[str, Primitive], agent: AgentConfig) -> dict[str, Primitive]:
@@ -164,6 +204,55 @@ def build_initiation_data(
     if user_id:
         data["user_id"] = user_id
     return data
+
+
+def _non_empty(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None and v != ""}
+
+
+def compose_initiation(
+    *,
+    agent: AgentConfig,
+    user_id: str | None,
+    campaign_defaults: Mapping[str, Any] = {},
+    context: Mapping[str, Any] = {},
+    contact: Mapping[str, Any] = {},
+    call: Mapping[str, Any] = {},
+    persona: Persona | None = None,
+    overrides: Sequence[Mapping[str, Any]] = (),
+    allowed_overrides: Collection[str] = (),
+    encode_objects: bool = False,
+) -> dict[str, Any]:
+    """The `conversation_initiation_client_data` of one call, from every layer, checked.
+
+    An empty value in a layer never hides a lower layer's value: it is dropped first.
+
+    Raises:
+        ValidationFailed: a variable breaks the rules, a declared variable is missing, or an
+            override (the persona's included) is not allowed.
+    """
+    merged: dict[str, Any] = {}
+    for layer in (campaign_defaults, context, contact, call):
+        merged.update(_non_empty(layer))
+    variables = clean_variables(merged, agent, encode_objects=encode_objects)
+    layers: list[Mapping[str, Any]] = []
+    problems: list[tuple[str, str]] = []
+    if persona is not None:
+        layers.append(persona.overrides())
+    layers.extend(overrides)
+    merged_overrides = ov.merge(*layers)
+    try:
+        checked = ov.clean_overrides(
+            merged_overrides, allowed_overrides, prefix="conversation_config_override"
+        )
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
+        checked = {}
+    if problems:
+        raise ValidationFailed(problems)
+    return build_initiation_data(
+        variables=variables, agent=agent, user_id=user_id, overrides=checked
+    )
 
 
 def redact(variables: Mapping[str, Any]) -> dict[str, Any]:

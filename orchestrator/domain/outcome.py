@@ -66,6 +66,7 @@ class CallFacts:
     transferred: bool = False
     has_audio: bool = False
     failure_reason: str | None = None
+    answered_by: str | None = None
 
 
 def _tool_names(transcript: Any) -> set[str]:
@@ -89,6 +90,22 @@ def is_voicemail(termination_reason: str | None, tool_names: set[str]) -> bool:
     return any(marker in reason for marker in _VOICEMAIL_MARKERS)
 
 
+def failed_state(termination_reason: str | None, error: Any) -> AttemptState:
+    """A failed conversation's state: busy and no-answer are told apart when the record says so.
+
+    Polling sees only the conversation, not the lost `call_initiation_failure` event, so the
+    reason is read from the termination reason or the error (free text at the provider).
+    """
+    text = (termination_reason or "").lower()
+    if isinstance(error, dict):
+        text += " " + str(error.get("reason") or "").lower() + " " + str(error.get("code") or "")
+    if "busy" in text:
+        return AttemptState.BUSY
+    if "no-answer" in text or "no answer" in text or "no_answer" in text:
+        return AttemptState.NO_ANSWER
+    return AttemptState.FAILED
+
+
 def facts_from_conversation(data: dict[str, Any]) -> CallFacts:
     """Reduce a conversation record (`post_call_transcription.data` or GET) to `CallFacts`."""
     status = str(data.get("status") or "")
@@ -100,7 +117,7 @@ def facts_from_conversation(data: dict[str, Any]) -> CallFacts:
     if status == "done":
         state = AttemptState.VOICEMAIL if is_voicemail(reason, tools) else AttemptState.COMPLETED
     elif status == "failed":
-        state = AttemptState.FAILED
+        state = failed_state(reason, metadata.get("error"))
     else:
         state = _STATUS_STATE.get(status, AttemptState.INITIATED)
     dc = analysis.get("data_collection_results") or {}
@@ -138,3 +155,34 @@ def _num(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
+
+
+_TWILIO_STATE: dict[str, AttemptState] = {
+    "queued": AttemptState.INITIATED,
+    "initiated": AttemptState.INITIATED,
+    "ringing": AttemptState.INITIATED,
+    "in-progress": AttemptState.IN_PROGRESS,
+    "busy": AttemptState.BUSY,
+    "no-answer": AttemptState.NO_ANSWER,
+    "failed": AttemptState.FAILED,
+    "canceled": AttemptState.FAILED,
+}
+
+
+def facts_from_twilio_status(params: dict[str, str]) -> CallFacts:
+    """Reduce a Twilio status callback; a completed call a machine answered is voicemail."""
+    status = params.get("CallStatus", "")
+    answered_by = params.get("AnsweredBy") or None
+    machine = bool(answered_by and answered_by.startswith(("machine", "fax")))
+    if status == "completed":
+        state = AttemptState.VOICEMAIL if machine else AttemptState.COMPLETED
+    else:
+        state = _TWILIO_STATE.get(status, AttemptState.INITIATED)
+    duration = params.get("CallDuration")
+    return CallFacts(
+        state=state,
+        duration_secs=float(duration) if duration and duration.isdigit() else None,
+        termination_reason=f"twilio: {status}" + (f" ({answered_by})" if answered_by else ""),
+        failure_reason=status if state in (AttemptState.BUSY, AttemptState.NO_ANSWER) else None,
+        answered_by=answered_by,
+    )

@@ -1,69 +1,71 @@
 """The public Redis job contract `enqueue_call`: one contact row plus its campaign.
 
-Payload (a JSON-able dict; version 1):
+Payload (a JSON-able dict; contract version 1, `schema.EnqueueCallJob`):
     {"campaign": "spring-renewals", "external_id": "crm-42", "phone_number": "+14155550123",
-     "timezone": "America/Los_Angeles", "persona": null, "variables": {"customer_name": "Ada"}}
+     "timezone": "America/Los_Angeles", "persona": "maya", "variables": {"customer_name": "Ada"},
+     "overrides": {"agent": {"language": "en"}}}
 
-A payload that cannot be accepted lands in the dead-letter table with the reason; nothing is
-dropped silently.
+The row is the same as one row of `POST /v1/campaigns/{id}/contacts`, validated by the same
+rules. A payload that cannot be accepted lands in the dead-letter table with the reason (each
+field and why); nothing is dropped silently, and `secret__` values are masked in what is kept.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.domain.initiation import redact
 from orchestrator.errors import NotFound, ValidationFailed
-from orchestrator.intake.rows import validate_row
+from orchestrator.intake.rows import RowRules, validate_row
 from orchestrator.intake.upsert import upsert_batch
 from orchestrator.runtime import Deps
-from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store import campaigns
 from orchestrator.store.models import DeadLetter
 
 SOURCE = "redis:enqueue_call"
+DEAD_LETTERED = "dead-lettered"
+
+
+def safe_payload(payload: Any) -> dict[str, Any]:
+    """What of a refused payload may be kept: `secret__` values masked wherever they sit."""
+    if not isinstance(payload, dict):
+        # Not an object: there is no variable name to tell a secret by, so keep only its type.
+        return {"payload_type": type(payload).__name__}
+    safe = dict(payload)
+    for key in ("variables",):
+        if isinstance(safe.get(key), dict):
+            safe[key] = redact(safe[key])
+    call = safe.get("call")
+    if isinstance(call, dict) and isinstance(call.get("variables"), dict):
+        safe["call"] = {**call, "variables": redact(call["variables"])}
+    return safe
 
 
 async def dead_letter(deps: Deps, payload: Any, reason: str) -> None:
     """Keep a refused payload with its reason."""
-    safe = payload if isinstance(payload, dict) else {"payload": repr(payload)[:10_000]}
-    variables = safe.get("variables")
-    if isinstance(variables, dict):
-        safe = {
-            **safe,
-            "variables": {
-                k: ("***" if k.startswith("secret__") else v) for k, v in variables.items()
-            },
-        }
     async with deps.db.session() as s:
-        s.add(DeadLetter(source=SOURCE, reason=reason[:2000], payload=safe))
+        s.add(DeadLetter(source=SOURCE, reason=reason[:2000], payload=safe_payload(payload)))
 
 
 async def enqueue_call_payload(deps: Deps, payload: Any) -> str:
     """Validate and upsert one payload; returns the row result or `dead-lettered`."""
     if not isinstance(payload, dict):
         await dead_letter(deps, payload, "payload: expected an object")
-        return "dead-lettered"
-    name = payload.get("campaign")
-    if not isinstance(name, str) or not name:
-        await dead_letter(deps, payload, "campaign: required")
-        return "dead-lettered"
+        return DEAD_LETTERED
+    ref = payload.get("campaign")
+    if isinstance(ref, bool) or not isinstance(ref, str | int) or ref == "":
+        await dead_letter(deps, payload, "campaign: required (a campaign name or id)")
+        return DEAD_LETTERED
+    row_fields = {k: v for k, v in payload.items() if k != "campaign"}
     try:
         async with deps.db.session() as s:
-            campaign = await campaigns.get_by_name(s, name)
-        row = validate_row(
-            payload,
-            deps.settings.agent(campaign.agent_id),
-            default_region=deps.settings.default_region,
-        )
+            campaign = await campaigns.get_by_ref(s, ref)
+        rules = RowRules.for_campaign(deps.settings, campaign.agent_id, policy_of(campaign.config))
+        row = validate_row(row_fields, rules)
         async with deps.db.session() as s:
             result = await upsert_batch(s, campaign, [row], deps.box)
-    except NotFound as exc:
+    except (NotFound, ValidationFailed) as exc:
         await dead_letter(deps, payload, str(exc))
-        return "dead-lettered"
-    except ValidationFailed as exc:
-        await dead_letter(deps, payload, str(exc))
-        return "dead-lettered"
-    except SecretsUnavailable as exc:
-        await dead_letter(deps, payload, str(exc))
-        return "dead-lettered"
+        return DEAD_LETTERED
     return str(result[0].result)

@@ -1,101 +1,177 @@
-"""One contact row, validated the same way whatever brought it (CSV, HTTP, Redis job)."""
+"""One contact row, validated the same way whatever brought it (CSV, HTTP, Redis job).
+
+The shape is `schema.ContactIn`; the rules that depend on the campaign live in `RowRules`: the
+agent's declared variables, the personas of that agent, the overrides the campaign allows,
+which variables get a value elsewhere (campaign defaults, context carried between calls), and
+whether `secret__` values can be stored (a key is configured). Every problem of a row is reported
+at once, each naming its field.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestrator.domain.initiation import clean_variables, coerce_text
-from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
+from pydantic import ValidationError
+
+from orchestrator.domain.campaign_policy import CampaignPolicy
+from orchestrator.domain.initiation import clean_variables, is_secret
+from orchestrator.domain.overrides import clean_overrides
+from orchestrator.domain.persona import Persona, persona_problem
+from orchestrator.domain.phone import InvalidPhoneNumber
 from orchestrator.errors import ValidationFailed
-from orchestrator.settings import AgentConfig, Primitive
+from orchestrator.intake.e164 import fast_e164
+from orchestrator.intake.schema import ContactIn, problems_of
+from orchestrator.settings import AgentConfig, Primitive, Settings
 
 #: CSV columns with a meaning of their own; every other column is a dynamic variable.
 RESERVED_COLUMNS = ("external_id", "phone_number", "timezone", "persona")
 REQUIRED_COLUMNS = ("external_id", "phone_number")
 
+NO_SECRET_KEYS = "secret__ variables need ORCH_SECRET_KEYS to be stored encrypted"  # noqa: S105
 
-@dataclass(frozen=True)
-class ContactRow:
-    """A validated contact, ready to be upserted."""
+
+class ContactRow(NamedTuple):
+    """A validated contact, ready to be upserted (secret values still in clear).
+
+    A named tuple: large imports build and pickle (between processes) a great many of them.
+    The defaults are shared, so a row's dicts are never mutated.
+    """
 
     external_id: str
     phone_number: str
     timezone: str | None = None
     persona: str | None = None
-    variables: dict[str, Primitive] = field(default_factory=dict)
+    variables: dict[str, Primitive] = {}
+    overrides: dict[str, Any] = {}
+    #: `json.dumps(variables)` when a validation worker serialized them already (so the
+    #: importing process, the busier one, need not); None otherwise.
+    variables_json: str | None = None
 
 
-def _zone(value: str | None) -> str | None:
-    if not value:
-        return None
+@dataclass(frozen=True)
+class RowRules:
+    """What a row is checked against: one campaign's agent, personas and policy."""
+
+    agent_id: str
+    agent: AgentConfig
+    personas: Mapping[str, Persona] = field(default_factory=dict)
+    allowed_overrides: frozenset[str] = frozenset()
+    encode_objects: bool = False
+    #: Variables that get a value elsewhere, so the row need not carry them.
+    provided: frozenset[str] = frozenset()
+    default_region: str | None = None
+    secrets_enabled: bool = True
+
+    @classmethod
+    def for_campaign(cls, settings: Settings, agent_id: str, policy: CampaignPolicy) -> RowRules:
+        """The rules of a campaign of `agent_id` under `policy`."""
+        return cls(
+            agent_id=agent_id,
+            agent=settings.agent(agent_id),
+            personas=settings.personas,
+            allowed_overrides=frozenset(policy.allowed_overrides),
+            encode_objects=policy.encode_objects,
+            provided=frozenset(policy.default_variables)
+            | frozenset(settings.context.variable_names()),
+            default_region=settings.default_region,
+            secrets_enabled=bool(settings.secret_keys),
+        )
+
+    def persona_problem(self, name: str | None) -> str | None:
+        """Why this campaign cannot use persona `name`, or None."""
+        return persona_problem(name, self.personas, self.agent_id, self.allowed_overrides)
+
+
+@lru_cache(maxsize=1024)
+def zone_problem(value: str) -> str | None:
+    """Why `value` is not an IANA zone, or None (cached: files repeat a few zones)."""
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {value!r}") from None
-    return value
+        return f"unknown IANA time zone {value!r}"
+    return None
 
 
-def validate_row(
-    raw: Mapping[str, Any],
-    agent: AgentConfig,
-    *,
-    default_region: str | None = None,
-    variables_from_text: bool = False,
-) -> ContactRow:
-    """Validate one row; `raw["variables"]` or (for CSV) the non-reserved columns.
-
-    Raises:
-        ValidationFailed: every problem of the row, each naming its field.
-    """
-    problems: list[tuple[str, str]] = []
-    external_id = str(raw.get("external_id") or "").strip()
+def check_identity(
+    external_id: str,
+    phone: str,
+    timezone: str | None,
+    default_region: str | None,
+    problems: list[tuple[str, str]],
+) -> str:
+    """Check the id, number and zone of a row; returns the number in E.164 ('' if invalid)."""
     if not external_id:
         problems.append(("external_id", "required"))
     elif len(external_id) > 200:
         problems.append(("external_id", "longer than 200 characters"))
-    phone = ""
+    normalized = ""
     try:
-        phone = normalize_e164(str(raw.get("phone_number") or ""), default_region)
+        normalized = fast_e164(phone, default_region)
     except InvalidPhoneNumber as exc:
         problems.append(("phone_number", str(exc)))
-    timezone: str | None = None
-    try:
-        timezone = _zone(str(raw.get("timezone") or "").strip() or None)
-    except ValueError as exc:
-        problems.append(("timezone", str(exc)))
-    persona = str(raw.get("persona") or "").strip() or None
+    if timezone:
+        reason = zone_problem(timezone)
+        if reason:
+            problems.append(("timezone", reason))
+    return normalized
 
-    if variables_from_text:
-        values: dict[str, Any] = {}
-        for name, text in raw.items():
-            if name in RESERVED_COLUMNS or name is None or text is None or text == "":
-                continue
-            try:
-                values[name] = coerce_text(str(text), agent.variables.get(name))
-            except ValueError as exc:
-                problems.append((name, str(exc)))
-    else:
-        given = raw.get("variables") or {}
-        if not isinstance(given, Mapping):
-            problems.append(("variables", "must be an object of name → value"))
-            given = {}
-        values = dict(given)
+
+def check_secrets(
+    names: Collection[str], rules: RowRules, problems: list[tuple[str, str]], prefix: str = ""
+) -> None:
+    """Refuse `secret__` variables when no key is configured to store them encrypted."""
+    if rules.secrets_enabled:
+        return
+    for name in names:
+        if is_secret(name):
+            problems.append((f"{prefix}{name}", NO_SECRET_KEYS))
+
+
+def validate_row(raw: Mapping[str, Any], rules: RowRules) -> ContactRow:
+    """Validate one JSON row (`schema.ContactIn`) against the campaign's rules.
+
+    Raises:
+        ValidationFailed: every problem of the row, each naming its field.
+    """
+    try:
+        given = ContactIn.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(problems_of(exc)) from None
+    problems: list[tuple[str, str]] = []
+    phone = check_identity(
+        given.external_id, given.phone_number, given.timezone, rules.default_region, problems
+    )
+    reason = rules.persona_problem(given.persona)
+    if reason:
+        problems.append(("persona", reason))
     variables: dict[str, Primitive] = {}
     try:
         variables = clean_variables(
-            values, agent, prefix="variables" if not variables_from_text else "column"
+            given.variables,
+            rules.agent,
+            encode_objects=rules.encode_objects,
+            prefix="variables",
+            provided=rules.provided,
         )
     except ValidationFailed as exc:
-        problems.extend((name.removeprefix("column."), reason) for name, reason in exc.problems)
+        problems.extend(exc.problems)
+    check_secrets(variables, rules, problems, "variables.")
+    overrides: dict[str, Any] = {}
+    try:
+        overrides = clean_overrides(given.overrides, rules.allowed_overrides)
+    except ValidationFailed as exc:
+        problems.extend(exc.problems)
     if problems:
         raise ValidationFailed(problems)
     return ContactRow(
-        external_id=external_id,
+        external_id=given.external_id,
         phone_number=phone,
-        timezone=timezone,
-        persona=persona,
+        timezone=given.timezone,
+        persona=given.persona,
         variables=variables,
+        overrides=overrides,
     )

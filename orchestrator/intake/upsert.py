@@ -3,25 +3,42 @@
 A new contact gets its first attempt, scheduled now; a known one (same campaign and external
 id) is updated in place when something changed. A number on the do-not-call list is recorded with
 that disposition and gets no attempt. Each batch is one transaction, so the database never holds a
-contact without its attempt.
+contact without its attempt, nor half a contact.
+
+Rows are written with Core `INSERT … VALUES` batches and `UPDATE` executemany rather than ORM
+objects: a 100,000-row import spends its time on the data, not on unit-of-work bookkeeping.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert
-from sqlmodel import col, select
+from sqlalchemy import Table, bindparam, func, insert, literal, select, update
+from sqlalchemy.engine import Dialect
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.domain.initiation import is_secret
 from orchestrator.domain.outcome import Disposition
 from orchestrator.intake.rows import ContactRow
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
+from orchestrator.store.bulk import among, bind_processor, insert_many
+from orchestrator.store.models import Campaign
 from orchestrator.store.types import utcnow
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
+
+
+CONTACT = _table("contact")
+ATTEMPT = _table("attempt")
+DO_NOT_CALL = _table("donotcall")
+
+#: Contact columns a row sets (besides the variables, compared in clear).
+_FIELDS = ("phone_number", "timezone", "persona", "overrides")
 
 
 class RowResult(StrEnum):
@@ -33,13 +50,30 @@ class RowResult(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True)
-class Upserted:
-    """The result of one row's upsert."""
+class Upserted(NamedTuple):
+    """The result of one row's upsert (a named tuple: an import makes one per row)."""
 
     external_id: str
     result: RowResult
     contact_id: int
+    #: The contact's disposition after the upsert (`do_not_call` for a blocked number).
+    disposition: str = Disposition.PENDING
+
+
+def _encoded_as_stored(dialect: Dialect, rows: list[ContactRow]) -> bool:
+    """Whether every row's `variables_json` is exactly what the JSON column would store."""
+    if any(row.variables_json is None for row in rows):
+        return False
+    encode = bind_processor(CONTACT.c.variables, dialect)
+    # The serializer is the engine's (json.dumps unless configured otherwise): check on one row.
+    return encode is not None and encode(rows[0].variables) == rows[0].variables_json
+
+
+def _seal(box: SecretBox, variables: dict[str, Any]) -> dict[str, Any]:
+    # Most rows carry no secret: skip the copy and the check of every name.
+    if any(is_secret(name) for name in variables):
+        return box.seal(variables)
+    return variables
 
 
 async def upsert_batch(
@@ -47,105 +81,203 @@ async def upsert_batch(
     campaign: Campaign,
     rows: Sequence[ContactRow],
     box: SecretBox,
+    *,
+    sealing: bool = True,
 ) -> list[Upserted]:
-    """Insert or update `rows` (duplicates within the batch fold into the last one)."""
+    """Insert or update `rows` (duplicates within the batch fold into the last one).
+
+    `sealing=False` tells that no row carries a `secret__` variable (a CSV file without such a
+    column), which spares checking every variable name.
+
+    Returns:
+        One result per distinct external id, in first-seen order.
+    """
     assert campaign.id is not None
     latest: dict[str, ContactRow] = {}
     for row in rows:
         latest[row.external_id] = row
     ids = list(latest)
+    c = CONTACT.c
+    conn = await session.connection()
     existing = {
-        c.external_id: c
-        for c in (
-            await session.exec(
-                select(Contact).where(
-                    Contact.campaign_id == campaign.id, col(Contact.external_id).in_(ids)
-                )
+        r.external_id: r
+        for r in (
+            await conn.execute(
+                select(
+                    c.id, c.external_id, c.variables, c.disposition, *(c[f] for f in _FIELDS)
+                ).where(c.campaign_id == campaign.id, among(c.external_id, ids, conn.dialect))
             )
         ).all()
     }
     phones = list({r.phone_number for r in latest.values()})
     dnc = set(
         (
-            await session.exec(
-                select(DoNotCall.phone_number).where(col(DoNotCall.phone_number).in_(phones))
-            )
-        ).all()
-    )
-    now = utcnow()
-    results: dict[str, Upserted] = {}
-    new_rows: list[dict[str, Any]] = []
-    for ext, row in latest.items():
-        sealed = box.seal(row.variables)
-        contact = existing.get(ext)
-        if contact is None:
-            blocked = row.phone_number in dnc
-            new_rows.append(
-                {
-                    "campaign_id": campaign.id,
-                    "external_id": ext,
-                    "phone_number": row.phone_number,
-                    "timezone": row.timezone,
-                    "persona": row.persona,
-                    "variables": sealed,
-                    "disposition": Disposition.DO_NOT_CALL if blocked else Disposition.PENDING,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            continue
-        assert contact.id is not None
-        changed = _apply(contact, row, sealed, box)
-        if changed:
-            contact.updated_at = now
-            session.add(contact)
-        results[ext] = Upserted(
-            ext, RowResult.UPDATED if changed else RowResult.UNCHANGED, contact.id
-        )
-    if new_rows:
-        inserted = await session.exec(
-            insert(Contact).returning(
-                col(Contact.id), col(Contact.external_id), col(Contact.disposition)
-            ),
-            params=new_rows,
-        )
-        attempts: list[dict[str, Any]] = []
-        phone_of = {r["external_id"]: r["phone_number"] for r in new_rows}
-        for contact_id, ext, disposition in inserted.all():
-            results[ext] = Upserted(ext, RowResult.ACCEPTED, contact_id)
-            if disposition == Disposition.PENDING:
-                attempts.append(
-                    {
-                        "campaign_id": campaign.id,
-                        "contact_id": contact_id,
-                        "seq": 1,
-                        "phone_number": phone_of[ext],
-                        "state": "scheduled",
-                        "due_at": now,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+            await conn.execute(
+                select(DO_NOT_CALL.c.phone_number).where(
+                    among(DO_NOT_CALL.c.phone_number, phones, conn.dialect)
                 )
-        if attempts:
-            await session.exec(insert(Attempt), params=attempts)
+            )
+        ).scalars()
+    )
+    results: dict[str, Upserted] = {}
+    changes: list[dict[str, Any]] = []
+    for ext, known in existing.items():
+        change = _change(known, latest[ext], box)
+        disposition = known.disposition
+        if change is not None:
+            changes.append(change)
+            if change["_phone_number"] in dnc:
+                disposition = Disposition.DO_NOT_CALL.value
+        kind = RowResult.UPDATED if change is not None else RowResult.UNCHANGED
+        results[ext] = Upserted(ext, kind, known.id, disposition)
+    if changes:
+        await _update(session, changes, dnc)
+    fresh = [row for ext, row in latest.items() if ext not in existing]
+    if fresh:
+        await _insert(session, campaign.id, fresh, dnc, box, results, sealing)
     return [results[ext] for ext in ids]
 
 
-def _apply(contact: Contact, row: ContactRow, sealed: dict[str, Any], box: SecretBox) -> bool:
-    """Copy the row's fields onto `contact`; True when anything changed."""
-    changed = False
+async def _insert(
+    session: AsyncSession,
+    campaign_id: int,
+    rows: list[ContactRow],
+    dnc: set[str],
+    box: SecretBox,
+    results: dict[str, Upserted],
+    sealing: bool,
+) -> None:
+    conn = await session.connection()
+    now = utcnow()
+    c = CONTACT.c
+    pending, blocked = Disposition.PENDING.value, Disposition.DO_NOT_CALL.value
+    # New rows get ids above the current maximum: reading them back by that bound needs no
+    # list of 2,000 external ids in the query.
+    before = (await conn.execute(select(func.coalesce(func.max(c.id), 0)))).scalar_one()
+    shared: dict[str, Any] = {"campaign_id": campaign_id, "created_at": now, "updated_at": now}
+    columns = ["external_id", "phone_number", "timezone", "persona", "disposition", "variables"]
+    encoded = not sealing and _encoded_as_stored(conn.dialect, rows)
+    values: list[tuple[Any, ...]] = [
+        (
+            row.external_id,
+            row.phone_number,
+            row.timezone,
+            row.persona,
+            blocked if row.phone_number in dnc else pending,
+            row.variables_json
+            if encoded
+            else (_seal(box, row.variables) if sealing else row.variables),
+        )
+        for row in rows
+    ]
+    if any(row.overrides for row in rows):
+        columns.append("overrides")
+        values = [(*v, row.overrides) for v, row in zip(values, rows, strict=True)]
+    else:
+        # Usual for files: one empty override for the whole batch, serialized once.
+        shared["overrides"] = {}
+    await insert_many(
+        conn, CONTACT, columns, values, shared=shared, raw=("variables",) if encoded else ()
+    )
+    ours = {row.external_id for row in rows}
+    # By primary key only: a campaign condition would lead the planner to an index scanning
+    # every contact of the campaign, each batch.
+    inserted = await conn.execute(
+        select(c.id, c.campaign_id, c.external_id, c.phone_number, c.disposition).where(
+            c.id > before
+        )
+    )
+    attempts: list[dict[str, Any]] = []
+    for contact_id, campaign, ext, phone, disposition in inserted.all():
+        # Another transaction may have added contacts meanwhile (not on SQLite, whose writers
+        # take turns): only this batch's rows are ours.
+        if campaign != campaign_id or ext not in ours:
+            continue
+        results[ext] = Upserted(ext, RowResult.ACCEPTED, contact_id, disposition)
+        if disposition == pending:
+            attempts.append({"contact_id": contact_id, "phone_number": phone})
+    first = {
+        "campaign_id": campaign_id,
+        "seq": 1,
+        "state": "scheduled",
+        "due_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if conn.dialect.name == "sqlite":
+        # Writers take turns on SQLite, so every row above `before` is this batch's: the first
+        # attempts are copied inside the database, set-based, with no row crossing to Python.
+        await conn.execute(
+            insert(ATTEMPT).from_select(
+                [*first, "contact_id", "phone_number"],
+                select(
+                    *(literal(v, ATTEMPT.c[k].type) for k, v in first.items()),
+                    c.id,
+                    c.phone_number,
+                ).where(c.id > before, c.disposition == pending),
+            )
+        )
+    else:
+        await insert_many(
+            conn,
+            ATTEMPT,
+            ["contact_id", "phone_number"],
+            [(a["contact_id"], a["phone_number"]) for a in attempts],
+            shared=first,
+        )
+
+
+async def _update(session: AsyncSession, changes: list[dict[str, Any]], dnc: set[str]) -> None:
+    """Write changed contacts; scheduled attempts follow a new number (or stop on a blocked one)."""
+    conn = await session.connection()
+    now = utcnow()
+    c, a = CONTACT.c, ATTEMPT.c
+    await conn.execute(
+        update(CONTACT)
+        .where(c.id == bindparam("_id"))
+        .values(
+            **{name: bindparam(f"_{name}") for name in ("variables", *_FIELDS)}, updated_at=now
+        ),
+        changes,
+    )
+    moved = [{"_id": ch["_id"], "_phone": ch["_phone_number"]} for ch in changes if ch["_moved"]]
+    if not moved:
+        return
+    await conn.execute(
+        update(ATTEMPT)
+        .where(a.contact_id == bindparam("_id"), a.state == "scheduled")
+        .values(phone_number=bindparam("_phone"), updated_at=now),
+        moved,
+    )
+    blocked = [m["_id"] for m in moved if m["_phone"] in dnc]
+    if blocked:
+        await conn.execute(
+            update(ATTEMPT)
+            .where(a.contact_id.in_(blocked), a.state == "scheduled")
+            .values(state="canceled", error="number on the do-not-call list", updated_at=now)
+        )
+        await conn.execute(
+            update(CONTACT)
+            .where(c.id.in_(blocked))
+            .values(disposition=Disposition.DO_NOT_CALL.value, updated_at=now)
+        )
+
+
+def _change(known: Any, row: ContactRow, box: SecretBox) -> dict[str, Any] | None:
+    """Every column to write for a known contact, or None when the row changes nothing."""
     # A sealed value differs on every encryption: compare plaintexts, so an unchanged secret
     # keeps its stored ciphertext and a changed one is stored.
     try:
-        old_plain: dict[str, Any] | None = box.open(contact.variables)
+        old_plain: dict[str, Any] | None = box.open(known.variables)
     except SecretsUnavailable:
         old_plain = None  # sealed with a key no longer configured: store the new ciphertext
-    if old_plain != box.open(sealed):
-        contact.variables = sealed
-        changed = True
-    for name in ("phone_number", "timezone", "persona"):
-        value = getattr(row, name)
-        if getattr(contact, name) != value:
-            setattr(contact, name, value)
-            changed = True
-    return changed
+    same_variables = old_plain == row.variables
+    same_fields = all(getattr(known, name) == getattr(row, name) for name in _FIELDS)
+    if same_variables and same_fields:
+        return None
+    return {
+        "_id": known.id,
+        "_moved": known.phone_number != row.phone_number,
+        "_variables": known.variables if same_variables else _seal(box, row.variables),
+        **{f"_{name}": getattr(row, name) for name in _FIELDS},
+    }

@@ -83,6 +83,25 @@ return renewed
 """
 
 
+# KEYS: scope keys. ARGV: member, deadline. Holds the lease whatever the scope's count: used when
+# the provider confirms the call is live, so the slot must count whether or not it was lost.
+_HOLD = """
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+end
+return #KEYS
+"""
+
+# KEYS: scope keys. ARGV: now. Drops leases past their deadline; returns how many.
+_SWEEP = """
+local removed = 0
+for i = 1, #KEYS do
+  removed = removed + redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+end
+return removed
+"""
+
+
 @dataclass(frozen=True)
 class Scope:
     """One limit: a Redis key and how many leases it may hold."""
@@ -114,6 +133,8 @@ class SlotLimiter:
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
+        self._hold = redis.register_script(_HOLD)
+        self._sweep = redis.register_script(_SWEEP)
 
     async def acquire(
         self,
@@ -156,6 +177,29 @@ class SlotLimiter:
             keys=[s.key for s in scopes], args=[str(member), now + lease_secs]
         )
         return int(renewed) > 0
+
+    async def hold(
+        self, member: str | int, scopes: list[Scope], *, now: float, lease_secs: float
+    ) -> None:
+        """Hold (or renew) the member's leases in every scope, whatever their counts.
+
+        For a call the provider says is live: it occupies its slots whether or not our lease
+        survived (an expired lease, a lost renewal), so the limiter must count it.
+        """
+        await self._hold(keys=[s.key for s in scopes], args=[str(member), now + lease_secs])
+
+    async def sweep(self, *, now: float, batch: int = 500) -> int:
+        """Drop expired leases in every scope (scopes nobody acquires in again keep them)."""
+        removed = 0
+        found: list[str] = []
+        async for key in self._redis.scan_iter(match=keys.slots("*", "*"), count=batch):
+            found.append(key.decode() if isinstance(key, bytes) else str(key))
+            if len(found) >= batch:
+                removed += int(await self._sweep(keys=found, args=[now]))
+                found = []
+        if found:
+            removed += int(await self._sweep(keys=found, args=[now]))
+        return removed
 
     async def in_flight(self, scope: Scope, *, now: float) -> int:
         """Leases in `scope` whose deadline has not passed."""

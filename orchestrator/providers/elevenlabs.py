@@ -169,6 +169,47 @@ class ElevenLabsClient:
         call_sid = data.get("callSid") or data.get("call_sid") or data.get("sip_call_id")
         return DialResult(conversation_id=data.get("conversation_id"), call_sid=call_sid)
 
+    async def register_call(
+        self,
+        *,
+        agent_id: str,
+        from_number: str,
+        to_number: str,
+        initiation_data: dict[str, Any] | None,
+    ) -> str:
+        """The TwiML that connects a call placed with our own Twilio client to the agent.
+
+        Registering places no call, so it is safe to retry; a failure raises before any dial.
+
+        Raises:
+            ProviderBusy: 429, 5xx or unreachable (retry later).
+            ProviderRefused: another 4xx.
+        """
+        body: dict[str, Any] = {
+            "agent_id": agent_id,
+            "from_number": from_number,
+            "to_number": to_number,
+            "direction": "outbound",
+        }
+        if initiation_data:
+            body["conversation_initiation_client_data"] = initiation_data
+        try:
+            response = await self._http.post("/v1/convai/twilio/register-call", json=body)
+        except httpx.TransportError as exc:
+            raise ProviderBusy(f"register-call failed: {exc!r}", status_code=None) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ProviderBusy(f"register-call answered {response.status_code}")
+        if response.status_code >= 400:
+            raise ProviderRefused(
+                f"register-call refused ({response.status_code}): {response.text[:500]}",
+                status_code=response.status_code,
+            )
+        text = response.text
+        # Some versions answer the TwiML as a JSON string.
+        if text.startswith('"'):
+            text = str(response.json())
+        return text
+
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_is_transient),

@@ -1,39 +1,70 @@
 """The dispatcher: moves due attempts from the database into arq, a batch at a time.
 
-Redis only ever holds what is about to run: at most the free capacity plus a headroom of waiting
-dial jobs (so a freed slot is taken at once by a job already waiting for it). Attempts are
-claimed by compare-and-set (scheduled → queued), so several workers can dispatch side by side.
-Job ids come from attempt ids, so enqueueing one twice is a no-op.
+Redis only ever holds what is about to run: at most the free capacity plus a small headroom of
+waiting dial jobs (so a freed slot is taken at once by a job already waiting for it). The batch
+is shared across campaigns by weight (`fairness.allocate`). An attempt whose calling window is
+closed is not claimed: its `due_at` moves to the window's next opening, so `due_at <= now` stays
+the only filter and closed windows cost nothing until they open; one whose window never opens
+again is canceled. Attempts are claimed by compare-and-set (scheduled → queued), so several
+workers can dispatch side by side. Job ids come from the attempt id and the claim, so enqueueing
+one twice is a no-op.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+import structlog
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import burst_cap
+from orchestrator.dialing.scopes import account_scope, burst_cap, scopes_for
 from orchestrator.domain.attempt import AttemptState
-from orchestrator.limiter.slots import Scope
+from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.runtime import Deps
-from orchestrator.store.attempts import transition_many
-from orchestrator.store.models import Attempt, Campaign
-from orchestrator.store.types import utcnow
+from orchestrator.scheduling.fairness import allocate
+from orchestrator.scheduling.windows import WindowBook, place_of
+from orchestrator.settings import Settings
+from orchestrator.store.attempts import transition, transition_many
+from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.tracking.finalize import finish_attempt
 
-#: A queued attempt older than this without a running job is enqueued again (lost job).
-STALE_QUEUED_SECS = 60.0
+log = structlog.get_logger(__name__)
+
+#: Rows read per campaign beyond its share, so closed windows do not starve a pass.
+_LOOKAHEAD = 2
 
 
-async def dispatch_once(deps: Deps) -> int:
-    """Claim and enqueue due attempts up to the free capacity; returns how many were enqueued."""
-    now = utcnow()
+@dataclass(frozen=True)
+class _Active:
+    campaign_id: int
+    weight: int
+    policy: CampaignPolicy
+
+
+async def _active_campaigns(deps: Deps) -> dict[int, _Active]:
+    async with deps.db.read() as s:
+        rows = (
+            await s.exec(
+                select(Campaign.id, Campaign.weight, Campaign.config).where(
+                    Campaign.status == "active"
+                )
+            )
+        ).all()
+    return {i: _Active(i, w, policy_of(dict(c))) for i, w, c in rows if i is not None}
+
+
+async def _room(deps: Deps, active: dict[int, _Active]) -> int:
+    """Free capacity (burst included when a campaign may burst) plus the waiting headroom."""
     settings = deps.settings
-    account = Scope(keys.SCOPE_ACCOUNT, "main", settings.account_limit)
-    live = await deps.limiter.in_flight(account, now=deps.clock())
-    ceiling = burst_cap(settings)
-    async with deps.db.session() as s:
+    live = await deps.limiter.in_flight(account_scope(settings), now=deps.clock())
+    bursting = any(a.policy.burst.mode != "off" for a in active.values())
+    ceiling = burst_cap(settings) if bursting else settings.account_limit
+    async with deps.db.read() as s:
         queued = (
             await s.exec(
                 select(func.count())
@@ -41,49 +72,163 @@ async def dispatch_once(deps: Deps) -> int:
                 .where(Attempt.state == AttemptState.QUEUED)
             )
         ).one()
-        room = ceiling - live + settings.account_limit - int(queued)
-        room = min(room, settings.dispatch_batch)
-        if room <= 0:
-            return 0
-        due = (
+    return min(ceiling + headroom(settings) - live - int(queued), settings.dispatch_batch)
+
+
+def headroom(settings: Settings) -> int:
+    """Dial jobs kept waiting beyond the free capacity, ready to take the next freed slot.
+
+    Enough for the releases of a few dispatch intervals; not more, because arq re-examines
+    every job in its queue on each poll, so idle waiting jobs cost CPU.
+    """
+    return max(10, settings.account_limit // 4)
+
+
+async def _due_counts(deps: Deps, active: dict[int, _Active], now: datetime) -> dict[int, int]:
+    async with deps.db.read() as s:
+        rows = (
             await s.exec(
-                select(Attempt.id)
-                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                select(Attempt.campaign_id, func.count())
                 .where(
                     Attempt.state == AttemptState.SCHEDULED,
                     col(Attempt.due_at) <= now,
-                    Campaign.status == "active",
+                    col(Attempt.campaign_id).in_(list(active)),
                 )
-                .order_by(col(Attempt.due_at), col(Attempt.id))
-                .limit(room)
+                .group_by(col(Attempt.campaign_id))
             )
         ).all()
-        claimed = await transition_many(
-            s,
-            [i for i in due if i is not None],
-            AttemptState.SCHEDULED,
-            AttemptState.QUEUED,
-            queued_at=now,
-        )
+    return {campaign_id: int(n) for campaign_id, n in rows}
+
+
+async def _shares(
+    deps: Deps, active: dict[int, _Active], due: dict[int, int], room: int
+) -> dict[int, int]:
+    client: Any = deps.redis  # redis-py types hash commands as "awaitable or value"
+    raw = await client.hgetall(keys.fair_share())
+    credit = {int(k): float(v) for k, v in raw.items()}
+    shares = allocate({c: a.weight for c, a in active.items()}, due, room, credit)
+    async with deps.redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.fair_share())
+        if credit:
+            pipe.hset(keys.fair_share(), mapping={str(k): v for k, v in credit.items()})
+        await pipe.execute()
+    return shares
+
+
+async def dispatch_once(deps: Deps) -> int:
+    """Claim and enqueue due attempts up to the free capacity; returns how many were enqueued."""
+    now = deps.now()
+    active = await _active_campaigns(deps)
+    if not active:
+        return 0
+    room = await _room(deps, active)
+    if room <= 0:
+        return 0
+    due = await _due_counts(deps, active, now)
+    if not due:
+        return 0
+    shares = await _shares(deps, active, due, room)
+    book = WindowBook(deps.settings.legal, deps.calendar.now())
+    claim = int(now.timestamp() * 1000)
+    claimed: list[int] = []
+    for campaign_id, share in shares.items():
+        claimed += await _claim(deps, active[campaign_id], share, now, book)
     for attempt_id in claimed:
-        await deps.enqueue(keys.JOB_DIAL, attempt_id, job_id=keys.dial_job_id(attempt_id))
+        await deps.enqueue(keys.JOB_DIAL, attempt_id, job_id=keys.dial_job_id(attempt_id, claim))
     return len(claimed)
 
 
-async def requeue_stale(deps: Deps) -> int:
-    """Enqueue again the queued attempts whose job was lost (e.g. Redis restarted)."""
-    cutoff = utcnow() - timedelta(seconds=STALE_QUEUED_SECS)
+async def _claim(
+    deps: Deps, campaign: _Active, share: int, now: datetime, book: WindowBook
+) -> list[int]:
+    """Claim up to `share` due attempts of one campaign whose window is open; move the rest."""
+    async with deps.db.read() as s:
+        rows = (
+            await s.exec(
+                select(Attempt.id, Attempt.phone_number, Contact.timezone)
+                .join(Contact, col(Contact.id) == Attempt.contact_id)
+                .where(
+                    Attempt.campaign_id == campaign.campaign_id,
+                    Attempt.state == AttemptState.SCHEDULED,
+                    col(Attempt.due_at) <= now,
+                )
+                .order_by(col(Attempt.due_at), col(Attempt.id))
+                .limit(share * _LOOKAHEAD)
+            )
+        ).all()
+    ready: list[int] = []
+    later: dict[datetime, list[int]] = defaultdict(list)
+    never: list[tuple[int, str]] = []
+    for attempt_id, phone, zone in rows:
+        assert attempt_id is not None
+        window = book.get(
+            campaign.campaign_id, campaign.policy, place_of(phone, zone, campaign.policy.timezone)
+        )
+        if window.verdict.open:
+            if len(ready) < share:
+                ready.append(attempt_id)
+        elif window.verdict.opens_at is not None:
+            later[deps.calendar.to_real(window.verdict.opens_at)].append(attempt_id)
+        else:
+            never.append((attempt_id, window.never_reason()))
     async with deps.db.session() as s:
+        claimed = await transition_many(
+            s, ready, AttemptState.SCHEDULED, AttemptState.QUEUED, queued_at=now
+        )
+        for opens_at, ids in later.items():
+            # Not a claim: the attempt stays scheduled, due when its window opens.
+            await s.exec(
+                update(Attempt)
+                .where(col(Attempt.id).in_(ids), col(Attempt.state) == AttemptState.SCHEDULED)
+                .values(due_at=opens_at)
+            )
+    for attempt_id, reason in never:
+        await _cancel(deps, attempt_id, reason)
+    return claimed
+
+
+async def _cancel(deps: Deps, attempt_id: int, reason: str) -> None:
+    async with deps.db.session() as s:
+        moved = await transition(
+            s, attempt_id, [AttemptState.SCHEDULED], AttemptState.CANCELED, error=reason[:500]
+        )
+    if moved:
+        log.info("dispatch.canceled", attempt_id=attempt_id, reason=reason)
+        await finish_attempt(deps, attempt_id)
+
+
+async def requeue_stale(deps: Deps) -> int:
+    """Hand back to the dispatcher the queued attempts whose dial job has not moved for long.
+
+    Their job was lost (Redis restarted) or is held by a worker that died (arq keeps a dead
+    job's lock for its whole timeout). A new claim gets a new job id, so it runs at once; if the
+    old job ever runs it finds the attempt no longer queued, or loses the queued → dialing race.
+    """
+    cutoff = deps.now() - timedelta(seconds=deps.settings.stale_queued_secs)
+    async with deps.db.read() as s:
         stale = (
             await s.exec(
-                select(Attempt.id).where(
-                    Attempt.state == AttemptState.QUEUED, col(Attempt.queued_at) < cutoff
-                )
+                select(Attempt.id, Attempt.phone_number, Campaign)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .where(Attempt.state == AttemptState.QUEUED, col(Attempt.queued_at) < cutoff)
             )
         ).all()
     count = 0
-    for attempt_id in stale:
+    for attempt_id, phone, campaign in stale:
         assert attempt_id is not None
-        if await deps.enqueue(keys.JOB_DIAL, attempt_id, job_id=keys.dial_job_id(attempt_id)):
+        async with deps.db.session() as s:
+            moved = await transition(
+                s,
+                attempt_id,
+                [AttemptState.QUEUED],
+                AttemptState.SCHEDULED,
+                due_at=deps.now(),
+                queued_at=None,
+            )
+        if moved:
+            # A dead job may have died holding slots between acquiring and dialing.
+            await deps.limiter.release(attempt_id, scopes_for(deps.settings, campaign, phone).all)
             count += 1
+    if count:
+        log.warning("dispatch.requeued_stale", attempts=count)
     return count

@@ -1,23 +1,35 @@
 """Database engine and sessions.
 
 SQLite (the one-machine default) runs in WAL mode so the web and worker processes share one file:
-readers never block the writer. Every transaction starts with `BEGIN IMMEDIATE`, which takes the
-write lock up front; a deferred transaction that reads and then writes can otherwise fail at once
-with "database is locked" when another process wrote in between, instead of waiting its turn.
-Postgres is used through `DATABASE_URL` (asyncpg).
+readers never block the writer. SQLite has one write lock per database, so each process writes
+through ONE connection: concurrent transactions of a process queue in asyncio (cheap, fair)
+instead of each holding a connection that fights the other processes for the lock while its
+coroutine waits for the event loop. Write transactions start with `BEGIN IMMEDIATE`, which takes
+the lock up front (a deferred transaction that reads then writes can fail at once with "database
+is locked"). Pure reads use `Database.read()`: a separate pool of deferred, read-only
+transactions that never touch the lock.
+Postgres is used through `DATABASE_URL` (asyncpg) with an ordinary pool for both.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so under steady write
+#: traffic from several processes a waiting writer keeps losing the lock and its latency grows
+#: long tails. We take the write lock ourselves with short sleeps instead (in the connection's
+#: own thread, so the event loop never blocks), and keep SQLite's handler for anything else.
+_LOCK_SLEEPS = (0.0002, 0.0005, 0.001, 0.002)
 
 
 def async_url(url: str) -> str:
@@ -25,13 +37,28 @@ def async_url(url: str) -> str:
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgresql+asyncpg://"):
+        return _asyncpg_query(url)
     if url.startswith("sqlite:///") or url.startswith("sqlite://"):
         return "sqlite+aiosqlite" + url.removeprefix("sqlite")
     return url
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _asyncpg_query(url: str) -> str:
+    """Rename libpq's `sslmode` (which managed Postgres URLs often carry) to asyncpg's `ssl`.
+
+    asyncpg takes the same modes (`disable` ... `verify-full`) but refuses `sslmode` outright
+    ("connect() got an unexpected keyword argument").
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return f"{base}?{urlencode([('ssl' if k == 'sslmode' else k, v) for k, v in pairs])}"
+
+
+def _configure_sqlite(engine: AsyncEngine, *, readonly: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so "begin" below decides the mode.
@@ -41,23 +68,81 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoint less often: each one stalls writers, and bodies of webhooks are large.
+        cursor.execute("PRAGMA wal_autocheckpoint=8000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if readonly:
+            conn.exec_driver_sql("BEGIN")
+        else:
+            _begin_immediate(conn.connection.dbapi_connection)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine for `url`, tuned for its backend."""
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """Take the write lock, retrying briefly and fairly while another process holds it."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        tries = 0
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                break
+            except Exception as exc:  # the driver's OperationalError ("database is locked")
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(_LOCK_SLEEPS[min(tries, len(_LOCK_SLEEPS) - 1)])
+                tries += 1
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+def is_sqlite(url: str) -> bool:
+    """True for SQLite URLs."""
+    return async_url(url).startswith("sqlite")
+
+
+def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine for `url`, tuned for its backend.
+
+    For SQLite the write engine has exactly one connection (see the module docstring); the
+    read-only engine has a small pool.
+    """
     real = async_url(url)
     if real.startswith("sqlite"):
-        engine = create_async_engine(
-            real, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        pool = (
+            {"pool_size": 4, "max_overflow": 4} if readonly else {"pool_size": 1, "max_overflow": 0}
         )
-        _configure_sqlite(engine)
+        engine = create_async_engine(
+            real,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_timeout=300,
+            **{**pool, **kwargs},
+        )
+        _configure_sqlite(engine, readonly=readonly)
         return engine
     return create_async_engine(real, pool_pre_ping=True, **kwargs)
+
+
+async def insert_missing(session: AsyncSession, model: Any, **values: Any) -> None:
+    """INSERT one row of `model` unless a row with its key exists (ON CONFLICT DO NOTHING).
+
+    A get-then-add is atomic on SQLite, whose write lock admits one writer at a time; on Postgres
+    two transactions can both find nothing and the second INSERT fails on the key. Follow with a
+    `get(..., with_for_update=True)` to read-modify-write the row safely on either backend.
+    """
+    conn = await session.connection()
+    table = model.__table__
+    stmt: Any = (
+        postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    )
+    await session.exec(stmt.values(**values).on_conflict_do_nothing())
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -66,19 +151,37 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 class Database:
-    """An engine and its session factory, built once per process."""
+    """Engines and session factories, built once per process."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **kwargs)
         self.sessions = session_factory(self.engine)
+        if is_sqlite(url):
+            self.read_engine = make_engine(url, readonly=True, **kwargs)
+            self.read_sessions = session_factory(self.read_engine)
+        else:
+            self.read_engine = self.engine
+            self.read_sessions = self.sessions
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: committed on success, rolled back on error."""
+        """A write session in one transaction: committed on success, rolled back on error.
+
+        Never open a second `session()` while holding one: on SQLite the process has a single
+        write connection, so the inner one would wait for the outer forever.
+        """
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session (a consistent snapshot); it never takes the write lock."""
+        async with self.read_sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

@@ -50,7 +50,14 @@ class Contact(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "external_id", name="uq_contact_campaign_external"),
-        Index("ix_contact_campaign_disposition", "campaign_id", "disposition"),
+        # Extended for reports: dispositions and attempts per contact from the index alone.
+        Index(
+            "ix_contact_campaign_disposition",
+            "campaign_id",
+            "disposition",
+            "disposition_detail",
+            "attempts_made",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -60,6 +67,8 @@ class Contact(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     persona: str | None = Field(default=None, max_length=100)
     variables: dict[str, Any] = _json()
+    #: The contact's own `conversation_config_override` (validated against the campaign).
+    overrides: dict[str, Any] = _json()
     disposition: str = Field(default="pending", max_length=20)
     disposition_detail: str | None = Field(default=None, max_length=20)
     attempts_made: int = 0
@@ -76,7 +85,23 @@ class Attempt(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_attempt_state_due", "state", "due_at"),
-        Index("ix_attempt_campaign_state", "campaign_id", "state"),
+        # Housekeeping: ended attempts whose bookkeeping a crash cut short (retry_planned false).
+        Index("ix_attempt_unsettled", "retry_planned", "state"),
+        # Extended for reports: attempts by state and by local hour in index order, no sort.
+        Index("ix_attempt_campaign_state", "campaign_id", "state", "local_hour"),
+        # Reports: calls started and ended per time bucket (slot utilization), by index range.
+        Index("ix_attempt_campaign_started", "campaign_id", "dial_started_at", "state"),
+        Index("ix_attempt_campaign_ended", "campaign_id", "ended_at", "state"),
+        # Reports over a date range across campaigns (calls dialled in the range).
+        Index(
+            "ix_attempt_started",
+            "dial_started_at",
+            "state",
+            "campaign_id",
+            "local_hour",
+            "contact_id",
+        ),
+        Index("ix_attempt_ended", "ended_at", "state", "campaign_id"),
         Index("ix_attempt_phone_state", "phone_number", "state"),
     )
 
@@ -93,7 +118,7 @@ class Attempt(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_news_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     conversation_id: str | None = Field(default=None, unique=True, max_length=100)
-    call_sid: str | None = Field(default=None, max_length=100)
+    call_sid: str | None = Field(default=None, index=True, max_length=100)
     is_burst: bool = False
     call_successful: str | None = Field(default=None, max_length=20)
     error: str | None = None
@@ -109,6 +134,37 @@ class Attempt(SQLModel, table=True):
 
 class Outcome(SQLModel, table=True):
     """The provider's final word on one attempt's call; only ever gets richer."""
+
+    __table_args__ = (
+        # Reports: every total of a campaign from the index alone (rows carry long summaries).
+        Index(
+            "ix_outcome_report",
+            "campaign_id",
+            "state",
+            "call_successful",
+            "is_burst",
+            "transferred",
+            "opted_out",
+            "duration_secs",
+            "cost_credits",
+            "cost_fiat",
+        ),
+        # Reports: duration percentiles by walking the index in order.
+        Index("ix_outcome_campaign_duration", "campaign_id", "duration_secs", "state"),
+        # Reports over a date range: the same totals for the attempts dialled in it.
+        Index(
+            "ix_outcome_attempt_report",
+            "attempt_id",
+            "state",
+            "call_successful",
+            "is_burst",
+            "transferred",
+            "opted_out",
+            "duration_secs",
+            "cost_credits",
+            "cost_fiat",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     attempt_id: int = Field(foreign_key="attempt.id", unique=True)
@@ -143,6 +199,8 @@ class WebhookEvent(SQLModel, table=True):
     source: str = Field(default="elevenlabs", max_length=20)
     event_type: str = Field(max_length=60)
     conversation_id: str | None = Field(default=None, max_length=100)
+    #: Twilio's call SID, for status callbacks of calls placed with our own Twilio client.
+    call_sid: str | None = Field(default=None, max_length=100)
     event_timestamp: int | None = None
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     #: Large bodies (post_call_audio) are spooled to a file instead of the database.
@@ -232,3 +290,7 @@ class Notification(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _ts()
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# Flattened data-collection and evaluation values for reports, kept by triggers on `outcome`.
+from orchestrator.store import outcome_values  # noqa: E402, F401

@@ -7,7 +7,7 @@ idempotent and is done on every call, so a crash between commit and release cann
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -16,11 +16,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.dialing.scopes import scopes_for
-from orchestrator.domain.attempt import CANCELABLE, AttemptState, is_terminal
+from orchestrator.domain.attempt import CANCELABLE, TERMINAL, AttemptState, is_terminal
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.outcome import FINAL_DISPOSITIONS, Disposition
 from orchestrator.domain.policy import RetryRules, retry_delay
+from orchestrator.limiter.burst import budget_day
 from orchestrator.runtime import Deps
+from orchestrator.scheduling.windows import place_of, window_at
+from orchestrator.store.engine import insert_missing
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
 from orchestrator.store.types import utcnow
 from orchestrator.tracking.context import remember
@@ -36,11 +39,22 @@ def _rules(campaign: Campaign) -> RetryRules:
 
 async def finish_attempt(deps: Deps, attempt_id: int) -> None:
     """Bookkeeping for a terminal attempt; safe to call any number of times."""
-    async with deps.db.session() as s:
-        attempt = await s.get(Attempt, attempt_id)
-        if attempt is None or not is_terminal(attempt.state):
+    async with deps.db.read() as s:
+        ended = await s.get(Attempt, attempt_id)
+        if ended is None or not is_terminal(ended.state):
             return
-        campaign = await s.get(Campaign, attempt.campaign_id)
+        owner = await s.get(Campaign, ended.campaign_id)
+    assert owner is not None
+    # The call is over: free its slots before the bookkeeping, so a dial waiting for one
+    # takes it at once (the release is idempotent; the terminal state is already committed).
+    await release_slots(deps, attempt_id, owner, ended.phone_number)
+    if ended.retry_planned:
+        return  # settled already (news of an end often comes twice)
+
+    async def settle(s: AsyncSession) -> Outcome | None:
+        attempt = await s.get(Attempt, attempt_id)
+        campaign = await s.get(Campaign, ended.campaign_id)
+        assert attempt is not None
         contact = await s.get(Contact, attempt.contact_id)
         assert campaign is not None and contact is not None
         outcome = (await s.exec(select(Outcome).where(Outcome.attempt_id == attempt_id))).first()
@@ -49,14 +63,89 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
             .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
             .values(retry_planned=True)
         )
-        if int(claimed.rowcount) == 1:
-            await _settle_contact(deps, s, attempt, contact, campaign, outcome)
-    await release_slots(deps, attempt_id, campaign, attempt.phone_number)
+        if int(claimed.rowcount) != 1:
+            return None
+        await _settle_contact(deps, s, attempt, contact, campaign, outcome)
+        return outcome
+
+    # Through the group commit: the end-of-call bookkeeping of many calls shares one commit.
+    settled = await deps.bookkeeping.run(settle)
+    await _count_burst_surcharge(deps, owner, settled)
+
+
+async def settle_unfinished(deps: Deps, *, older_than_secs: float = 5.0, limit: int = 200) -> int:
+    """Finish ended attempts whose bookkeeping never ran (a worker died right after the end).
+
+    Returns:
+        How many were finished.
+    """
+    cutoff = deps.now() - timedelta(seconds=older_than_secs)
+    async with deps.db.read() as s:
+        ids = (
+            await s.exec(
+                select(Attempt.id)
+                .where(
+                    col(Attempt.retry_planned).is_(False),
+                    col(Attempt.state).in_([st.value for st in TERMINAL]),
+                    col(Attempt.updated_at) < cutoff,
+                )
+                .limit(limit)
+            )
+        ).all()
+    for attempt_id in ids:
+        assert attempt_id is not None
+        await finish_attempt(deps, attempt_id)
+    if ids:
+        log.warning("attempt.settled_late", attempts=len(ids))
+    return len(ids)
+
+
+async def _count_burst_surcharge(deps: Deps, campaign: Campaign, outcome: Outcome | None) -> None:
+    """Add a burst call's extra credits (half its 2× bill) to the campaign's daily budget."""
+    if outcome is None or not outcome.is_burst or not outcome.cost_credits or campaign.id is None:
+        return
+    day = budget_day(deps.calendar.now(), policy_of(campaign.config))
+    await deps.burst.add_extra_credits(campaign.id, day, outcome.cost_credits / 2)
+
+
+def _retry_due(deps: Deps, contact: Contact, campaign: Campaign, earliest: datetime) -> datetime:
+    """`earliest`, or the next opening of the contact's calling window after it.
+
+    Planning it here keeps closed windows out of the dispatcher's due set; a window that never
+    opens again is left to the dispatcher, which cancels the attempt with the reason.
+    """
+    policy = policy_of(campaign.config)
+    calendar = deps.calendar
+    place = place_of(contact.phone_number, contact.timezone, policy.timezone)
+    window = window_at(policy, deps.settings.legal, place, calendar.at(earliest.timestamp()))
+    if window.verdict.opens_at is not None:
+        return calendar.to_real(window.verdict.opens_at)
+    return earliest
 
 
 async def release_slots(deps: Deps, attempt_id: int, campaign: Campaign, phone: str) -> None:
     """Free every slot the attempt may hold (idempotent)."""
     await deps.limiter.release(attempt_id, scopes_for(deps.settings, campaign, phone).all)
+
+
+async def release_ended(deps: Deps, attempt_id: int) -> None:
+    """Free the slots of an attempt whose call the provider reports over (idempotent)."""
+    async with deps.db.read() as s:
+        attempt = await s.get(Attempt, attempt_id)
+        campaign = await s.get(Campaign, attempt.campaign_id) if attempt is not None else None
+    if attempt is not None and campaign is not None:
+        await release_slots(deps, attempt_id, campaign, attempt.phone_number)
+
+
+async def hold_slots(deps: Deps, attempt_id: int, campaign: Campaign, phone: str) -> None:
+    """Renew the leases of a call the provider says is live (re-taking any that expired)."""
+    settings = deps.settings
+    await deps.limiter.hold(
+        attempt_id,
+        scopes_for(settings, campaign, phone).all,
+        now=deps.clock(),
+        lease_secs=settings.max_call_secs + settings.lease_margin_secs,
+    )
 
 
 async def _settle_contact(
@@ -87,7 +176,7 @@ async def _apply_disposition(
     outcome: Outcome | None,
 ) -> None:
     state = AttemptState(attempt.state)
-    now = utcnow()
+    now = deps.now()
     contact.updated_at = now
     if outcome is not None:
         if outcome.transcript_summary:
@@ -115,7 +204,7 @@ async def _apply_disposition(
                 contact_id=contact.id or 0,
                 seq=attempt.seq + 1,
                 phone_number=contact.phone_number,
-                due_at=now + timedelta(seconds=delay),
+                due_at=_retry_due(deps, contact, campaign, now + timedelta(seconds=delay)),
             )
         )
         contact.disposition = Disposition.PENDING
@@ -147,8 +236,9 @@ async def add_do_not_call(s: AsyncSession, phone: str, reason: str) -> int:
     Returns:
         How many attempts were canceled.
     """
-    if await s.get(DoNotCall, phone) is None:
-        s.add(DoNotCall(phone_number=phone, reason=reason[:200]))
+    # Not get-then-add: on Postgres a concurrent opt-out of the same number would collide on
+    # the key (SQLite's write lock serializes them). A number already listed keeps its reason.
+    await insert_missing(s, DoNotCall, phone_number=phone, reason=reason[:200], created_at=utcnow())
     result: Any = await s.exec(
         update(Attempt)
         .where(

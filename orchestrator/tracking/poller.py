@@ -5,6 +5,8 @@
   possible answer (a worker killed between claim and dial), are looked up by `user_id`, agent and
   start time; a conversation found is adopted. Only after `unknown_grace_secs` with none found is
   the attempt released and scheduled again — never a redial while the call may exist.
+- Live calls whose leases expired are asked about again (`recover_lost_leases`), and leases held
+  by attempts with no call are freed (`release_orphans`), so slots neither leak nor vanish.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ import structlog
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
-from orchestrator.dialing.scopes import scopes_for
-from orchestrator.domain.attempt import AttemptState
+from orchestrator.dialing.dial import dial_deadline_secs
+from orchestrator.dialing.scopes import account_scope, scopes_for
+from orchestrator.domain.attempt import AttemptState, is_terminal
 from orchestrator.domain.outcome import facts_from_conversation
 from orchestrator.errors import ProviderError
 from orchestrator.runtime import Deps
 from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.store.types import utcnow
+from orchestrator.tracking.finalize import finish_attempt
 from orchestrator.tracking.merge import merge_facts
 
 log = structlog.get_logger(__name__)
@@ -31,12 +34,14 @@ log = structlog.get_logger(__name__)
 POLL_CONCURRENCY = 8
 #: Slack around the dial's start when matching conversations by start time (clock skew).
 START_SLACK_SECS = 120
+#: A handed-back attempt still holding slots this long after its last change is an orphan.
+ORPHAN_SETTLE_SECS = 10.0
 
 
 async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
     """Poll live attempts whose last news is too old; returns how many were polled."""
-    cutoff = utcnow() - timedelta(seconds=deps.settings.poll_after_secs)
-    async with deps.db.session() as s:
+    cutoff = deps.now() - timedelta(seconds=deps.settings.poll_after_secs)
+    async with deps.db.read() as s:
         rows = (
             await s.exec(
                 select(Attempt.id, Attempt.conversation_id)
@@ -69,9 +74,11 @@ async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
 
 async def reconcile_unknown(deps: Deps, *, limit: int = 100) -> int:
     """Adopt or release attempts whose dial fate is unknown; returns how many were resolved."""
-    now = utcnow()
-    dialing_cutoff = now - timedelta(seconds=deps.settings.provider_timeout_secs * 2 + 10)
-    async with deps.db.session() as s:
+    now = deps.now()
+    # Past this, a dialer still alive has finished its POST (see `dial_deadline_secs`): a
+    # `dialing` attempt this old belongs to a worker that died between its claim and its dial.
+    dialing_cutoff = now - timedelta(seconds=dial_deadline_secs(deps.settings))
+    async with deps.db.read() as s:
         rows = (
             await s.exec(
                 select(Attempt, Contact, Campaign)
@@ -110,7 +117,7 @@ async def _resolve_one(
     except ProviderError as exc:
         log.warning("reconcile.list_failed", attempt_id=attempt.id, reason=str(exc))
         return False
-    async with deps.db.session() as s:
+    async with deps.db.read() as s:
         known = set(
             (
                 await s.exec(
@@ -144,15 +151,20 @@ async def _resolve_one(
         return adopted
     if (now - started).total_seconds() < deps.settings.unknown_grace_secs:
         return False
+    # No call exists: the attempt never reached anyone. Dial it again — unless its campaign was
+    # canceled meanwhile, in which case it ends here.
+    canceled = campaign.status == "canceled"
     async with deps.db.session() as s:
         released = await transition(
             s,
             attempt.id,
             [AttemptState.UNKNOWN, AttemptState.DIALING],
-            AttemptState.SCHEDULED,
+            AttemptState.CANCELED if canceled else AttemptState.SCHEDULED,
             due_at=now,
             queued_at=None,
-            error="no call found at the provider after the grace period",
+            error="campaign canceled"
+            if canceled
+            else "no call found at the provider after the grace period",
         )
         if released:
             db_contact = await s.get(Contact, contact.id)
@@ -162,5 +174,71 @@ async def _resolve_one(
         await deps.limiter.release(
             attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
         )
-        log.info("reconcile.released", attempt_id=attempt.id)
+        if canceled:
+            await finish_attempt(deps, attempt.id)
+        log.info("reconcile.released", attempt_id=attempt.id, canceled=canceled)
     return released
+
+
+async def recover_lost_leases(deps: Deps, *, limit: int = 200) -> int:
+    """Ask the provider about live calls whose leases are gone; returns how many were asked.
+
+    A lease expires when no news renewed it for the longest possible call: the call may still run
+    (the provider counts it) or may have ended unnoticed (a lost webhook). Either way it is never
+    forgotten: the merge of the provider's answer re-takes the slots or settles the end.
+    """
+    held = set(await deps.limiter.holders(account_scope(deps.settings), now=deps.clock()))
+    async with deps.db.read() as s:
+        rows = (
+            await s.exec(
+                select(Attempt.id, Attempt.conversation_id).where(
+                    col(Attempt.state).in_(
+                        [AttemptState.INITIATED.value, AttemptState.IN_PROGRESS.value]
+                    ),
+                    col(Attempt.conversation_id).is_not(None),
+                )
+            )
+        ).all()
+    lost = [(a, c) for a, c in rows if a is not None and c and str(a) not in held][:limit]
+    for attempt_id, conversation_id in lost:
+        try:
+            record = await deps.provider.get_conversation(conversation_id)
+        except ProviderError as exc:
+            log.warning("lease.poll_failed", attempt_id=attempt_id, reason=str(exc))
+            continue
+        if record is not None:
+            log.warning("lease.lost", attempt_id=attempt_id, conversation_id=conversation_id)
+            await merge_facts(deps, attempt_id, facts_from_conversation(record), "lease")
+    return len(lost)
+
+
+async def release_orphans(deps: Deps) -> int:
+    """Free leases whose attempt holds no call: ended, handed back, or gone from the database.
+
+    Releases are idempotent and every path that ends or hands back an attempt releases its slots,
+    so this only catches what a crash cut off between the database commit and the release.
+    """
+    account = account_scope(deps.settings)
+    members = [m for m in await deps.limiter.holders(account, now=deps.clock()) if m.isdigit()]
+    if not members:
+        return 0
+    settle = deps.now() - timedelta(seconds=ORPHAN_SETTLE_SECS)
+    async with deps.db.read() as s:
+        rows = (
+            await s.exec(
+                select(Attempt, Campaign)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .where(col(Attempt.id).in_([int(m) for m in members]))
+            )
+        ).all()
+    freed = 0
+    for attempt, campaign in rows:
+        assert attempt.id is not None
+        handed_back = attempt.state == AttemptState.SCHEDULED and attempt.updated_at < settle
+        if (is_terminal(attempt.state) or handed_back) and await deps.limiter.release(
+            attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
+        ):
+            freed += 1
+    if freed:
+        log.warning("lease.orphans_released", count=freed)
+    return freed

@@ -10,22 +10,41 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings, load_settings
 from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
-from orchestrator.web import errors
-from orchestrator.web.routes import health, webhooks
+from orchestrator.tracking.event_writer import EventWriter
+from orchestrator.web import errors, problems, schemas
+from orchestrator.web.body_limit import BodyLimit
+from orchestrator.web.routes import (
+    calls,
+    campaigns,
+    contacts,
+    dashboard,
+    health,
+    personalization,
+    reports,
+    twilio,
+    webhooks,
+)
 from orchestrator.web.state import AppState, WebMetrics
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; resources are opened in the lifespan and closed after it."""
+    """Build the app; resources are opened in the lifespan and closed after it.
+
+    The settings (personas included) are validated when loaded, so a bad `personas.toml` stops
+    `orchestrator web` at start-up with the persona and field named.
+    """
     resolved = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(resolved.database_url)
         queue = await create_pool(
+            # No command retries here: in a Redis outage a webhook gets a quick 503 (the provider
+            # may retry; an event stored before the failure is swept up later), not a hang.
             RedisSettings.from_dsn(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
@@ -35,10 +54,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             queue=queue,
             metrics=WebMetrics(),
             storage=FolderStorage(resolved.audio_dir),
+            events=EventWriter(db, queue, resolved),
+        )
+        await app.state.orch.events.start()
+        personalizer = personalization.open_personalization(
+            app, resolved, db, app.state.orch.metrics
         )
         try:
             yield
         finally:
+            await personalizer.close()
+            await app.state.orch.events.stop()
             await queue.aclose()
             await db.dispose()
 
@@ -50,6 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    problems.install(app)
+    app.state.secret_box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
+    app.add_middleware(BodyLimit, limit=resolved.max_body_bytes)
+    # First: the inbound webhook answers while a phone rings, so it is matched before the rest.
+    app.include_router(personalization.router)
     app.include_router(webhooks.router)
+    app.include_router(twilio.router)
     app.include_router(health.router)
+    app.include_router(campaigns.router)
+    app.include_router(contacts.router)
+    app.include_router(calls.router)
+    app.include_router(reports.router)
+    app.include_router(dashboard.router)
+    schemas.install(app)
     return app

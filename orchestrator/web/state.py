@@ -7,9 +7,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from orchestrator.metrics import SharedCollector
 from orchestrator.settings import Settings
 from orchestrator.storage import Storage
 from orchestrator.store.engine import Database
+from orchestrator.tracking.event_writer import EventWriter
 
 
 class WebMetrics:
@@ -17,6 +19,8 @@ class WebMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared = SharedCollector()
+        self.registry.register(self.shared)
         self.webhooks = Counter(
             "orchestrator_webhooks_accepted_total",
             "Verified webhooks stored and enqueued, by event type.",
@@ -40,3 +44,4 @@ class AppState:
     queue: Any
     metrics: WebMetrics
     storage: Storage
+    events: EventWriter

@@ -188,3 +188,16 @@ def test_initiation_failure_without_a_reason_counts_as_unknown() -> None:
     facts = facts_from_initiation_failure({"conversation_id": "conv_03", "failure_reason": None})
     assert facts.state is AttemptState.FAILED
     assert facts.failure_reason == "unknown"
+
+
+def test_failed_conversations_keep_busy_and_no_answer_apart() -> None:
+    from orchestrator.domain.outcome import failed_state
+
+    assert failed_state("call_initiation_failure: busy", None) is AttemptState.BUSY
+    assert failed_state(None, {"code": 480, "reason": "No answer"}) is AttemptState.NO_ANSWER
+    assert failed_state("call_initiation_failure: no-answer", None) is AttemptState.NO_ANSWER
+    assert failed_state("carrier rejected", {"code": 500}) is AttemptState.FAILED
+    polled = facts_from_conversation(
+        {"status": "failed", "metadata": {"termination_reason": "call_initiation_failure: busy"}}
+    )
+    assert polled.state is AttemptState.BUSY

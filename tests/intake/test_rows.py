@@ -5,150 +5,212 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from orchestrator.domain.campaign_policy import CampaignPolicy
+from orchestrator.domain.persona import Persona
 from orchestrator.errors import ValidationFailed
-from orchestrator.intake.rows import ContactRow, validate_row
-from orchestrator.settings import AgentConfig, Settings
+from orchestrator.intake.rows import ContactRow, RowRules, validate_row
+from orchestrator.intake.text_rows import CsvHeaderError, TextRows
+from orchestrator.settings import Settings
+from tests.conftest import AGENT
+
+PERSONAS = {
+    "calm": Persona(agent_id=AGENT, first_message="Hi {{customer_name}}", voice_id="v1"),
+    "loud": Persona(agent_id=AGENT, prompt="Shout.", speed=1.2),
+    "elsewhere": Persona(agent_id="agent_other", voice_id="v2"),
+}
 
 
 @pytest.fixture
-def agent(settings: Settings) -> AgentConfig:
-    return settings.agent("agent_test")
+def rules(settings: Settings) -> RowRules:
+    keyed = settings.model_copy(update={"personas": PERSONAS, "secret_keys": ["k"]})
+    policy = CampaignPolicy(allowed_overrides=["first_message", "voice", "language"])
+    return RowRules.for_campaign(keyed, AGENT, policy)
 
 
-def problems(raw: dict[str, Any], agent: AgentConfig, **kw: Any) -> dict[str, str]:
+def problems(raw: dict[str, Any], rules: RowRules) -> dict[str, str]:
     with pytest.raises(ValidationFailed) as info:
-        validate_row(raw, agent, **kw)
+        validate_row(raw, rules)
     return dict(info.value.problems)
 
 
-def csv_row(**cells: str) -> dict[str, str]:
-    base = {
+def row(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
         "external_id": "crm-1",
-        "phone_number": "+1 415 555 0123",
-        "timezone": "",
-        "persona": "",
-        "customer_name": "Ada",
-        "balance": "",
-        "visits": "",
-        "vip": "",
+        "phone_number": "+14155550123",
+        "variables": {"customer_name": "Ada"},
     }
-    return {**base, **cells}
+    return {**base, **fields}
 
 
-def test_a_json_row_is_normalised(agent: AgentConfig) -> None:
-    row = validate_row(
+# --- JSON rows ------------------------------------------------------------------------------
+
+
+def test_a_json_row_is_normalised(rules: RowRules) -> None:
+    rules = RowRules(**{**rules.__dict__, "default_region": "US"})
+    given = validate_row(
         {
             "external_id": "  crm-1 ",
             "phone_number": "(415) 555-0123",
             "timezone": " America/Los_Angeles ",
             "persona": " calm ",
             "variables": {"customer_name": "Ada", "visits": 2, "vip": "true", "note": ""},
+            "overrides": {"agent": {"language": "pt-br", "first_message": ""}},
         },
-        agent,
-        default_region="US",
+        rules,
     )
-    assert row == ContactRow(
+    assert given == ContactRow(
         external_id="crm-1",
         phone_number="+14155550123",
         timezone="America/Los_Angeles",
         persona="calm",
         variables={"customer_name": "Ada", "visits": 2, "vip": True},
+        overrides={"agent": {"language": "pt-br"}},
     )
 
 
-def test_csv_cells_are_coerced_to_the_declared_types(agent: AgentConfig) -> None:
-    row = validate_row(
-        csv_row(balance="12.50", visits="3", vip="Yes", extra_note="hello"),
-        agent,
-        variables_from_text=True,
+def test_numeric_external_ids_are_text(rules: RowRules) -> None:
+    assert validate_row(row(external_id=42), rules).external_id == "42"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"external_id": ""}, "external_id"),
+        ({"external_id": "x" * 201}, "external_id"),
+        ({"phone_number": "not-a-phone"}, "phone_number"),
+        ({"phone_number": "4155550123"}, "phone_number"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"variables": ["Ada"]}, "variables"),
+        ({"variables": {"customer_name": "Ada", "tags": ["a"]}}, "variables.tags"),
+        ({"variables": {"customer_name": "Ada", "system__x": 1}}, "variables.system__x"),
+        ({"variables": {}}, "variables.customer_name"),
+        ({"variables": {"Customer_Name": "Ada"}}, "variables.customer_name"),
+        ({"persona": "nobody"}, "persona"),
+        ({"persona": "elsewhere"}, "persona"),
+        ({"persona": "loud"}, "persona"),
+        ({"overrides": {"tts": {"speed": 1.0}}}, "overrides.tts.speed"),
+        ({"overrides": {"agent": {"tools": []}}}, "overrides.agent.tools"),
+        ({"overrides": "x"}, "overrides"),
+        ({"name": "Ada"}, "name"),
+    ],
+)
+def test_each_problem_names_its_field(rules: RowRules, fields: dict[str, Any], field: str) -> None:
+    found = problems(row(**fields), rules)
+    assert field in found, found
+    assert all(found.values())
+
+
+def test_unknown_persona_lists_the_agents_personas(rules: RowRules) -> None:
+    reason = problems(row(persona="nobody"), rules)["persona"]
+    assert "unknown persona 'nobody'" in reason and "calm" in reason
+
+
+def test_a_persona_overriding_what_the_campaign_does_not_allow_is_refused(
+    rules: RowRules,
+) -> None:
+    reason = problems(row(persona="loud"), rules)["persona"]
+    assert "prompt" in reason and "tts" in reason and "allowed_overrides" in reason
+
+
+def test_every_problem_of_a_row_is_reported_at_once(rules: RowRules) -> None:
+    found = problems(
+        row(external_id="", phone_number="nope", timezone="Nowhere/Zone", persona="nobody"),
+        rules,
     )
-    assert row.variables == {
-        "customer_name": "Ada",
-        "balance": 12.5,
-        "visits": 3,
-        "vip": True,
-        "extra_note": "hello",
-    }
-    assert row.timezone is None and row.persona is None
+    assert set(found) == {"external_id", "phone_number", "timezone", "persona"}
 
 
-def test_reserved_columns_are_not_variables(agent: AgentConfig) -> None:
-    row = validate_row(
-        csv_row(timezone="Europe/London", persona="brisk"), agent, variables_from_text=True
+def test_variables_provided_elsewhere_are_not_required(settings: Settings) -> None:
+    policy = CampaignPolicy(default_variables={"customer_name": "friend"})
+    rules = RowRules.for_campaign(settings, AGENT, policy)
+    assert validate_row(row(variables={}), rules).variables == {}
+
+
+def test_objects_are_json_encoded_when_the_campaign_opts_in(settings: Settings) -> None:
+    rules = RowRules.for_campaign(settings, AGENT, CampaignPolicy(encode_objects=True))
+    given = validate_row(row(variables={"customer_name": "Ada", "tags": ["a", 1]}), rules)
+    assert given.variables["tags"] == '["a",1]'
+
+
+def test_secrets_without_a_key_are_refused(settings: Settings) -> None:
+    rules = RowRules.for_campaign(settings, AGENT, CampaignPolicy())
+    found = problems(row(variables={"customer_name": "Ada", "secret__pin": "9"}), rules)
+    assert "ORCH_SECRET_KEYS" in found["variables.secret__pin"]
+
+
+@given(st.integers(min_value=10_000, max_value=99_999))
+def test_a_secret_value_never_appears_in_a_refusal(secret: int) -> None:
+    settings = Settings(
+        _env_file=None,
+        agents={"a": {"variables": {"secret__pin": {"type": "integer"}}}},
+        secret_keys=["k"],
     )
-    assert set(row.variables) == {"customer_name"}
-    assert (row.timezone, row.persona) == ("Europe/London", "brisk")
+    rules = RowRules.for_campaign(settings, "a", CampaignPolicy())
+    text = f"{secret}x"
+    with pytest.raises(ValidationFailed) as info:
+        validate_row(row(variables={"secret__pin": text}), rules)
+    assert text not in str(info.value) and str(secret) not in str(info.value)
 
 
-@pytest.mark.parametrize("external_id", ["", "   "])
-def test_external_id_is_required(agent: AgentConfig, external_id: str) -> None:
-    assert problems(csv_row(external_id=external_id), agent, variables_from_text=True) == {
-        "external_id": "required"
-    }
+# --- CSV rows -------------------------------------------------------------------------------
+
+HEADER = ["external_id", "phone_number", "timezone", "persona", "customer_name", "visits", "vip"]
 
 
-def test_external_id_has_a_length_limit(agent: AgentConfig) -> None:
-    assert "external_id" in problems(
-        csv_row(external_id="x" * 201), agent, variables_from_text=True
-    )
+def csv_row(rules: RowRules, **cells: str) -> ContactRow:
+    values = {"external_id": "crm-1", "phone_number": "+14155550123", "customer_name": "Ada"}
+    values.update(cells)
+    return TextRows(HEADER, rules).parse([values.get(h, "") for h in HEADER])
 
 
-@pytest.mark.parametrize("phone", ["", "not-a-phone", "+1415555", "4155550123"])
-def test_invalid_phone_numbers_are_refused(agent: AgentConfig, phone: str) -> None:
-    assert "phone_number" in problems(csv_row(phone_number=phone), agent, variables_from_text=True)
+def csv_problems(rules: RowRules, **cells: str) -> dict[str, str]:
+    with pytest.raises(ValidationFailed) as info:
+        csv_row(rules, **cells)
+    return dict(info.value.problems)
 
 
-def test_default_region_allows_national_numbers(agent: AgentConfig) -> None:
-    row = validate_row(
-        csv_row(phone_number="020 7946 0018"), agent, variables_from_text=True, default_region="GB"
-    )
-    assert row.phone_number == "+442079460018"
-
-
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "EST5EDT-nope"])
-def test_unknown_time_zones_are_refused(agent: AgentConfig, zone: str) -> None:
-    found = problems(csv_row(timezone=zone), agent, variables_from_text=True)
-    assert "unknown IANA time zone" in found["timezone"]
+def test_csv_cells_are_coerced_to_the_declared_types(rules: RowRules) -> None:
+    parsed = csv_row(rules, visits="3", vip="Yes", persona="calm", timezone="Europe/London")
+    assert parsed.variables == {"customer_name": "Ada", "visits": 3, "vip": True}
+    assert (parsed.persona, parsed.timezone) == ("calm", "Europe/London")
 
 
 @pytest.mark.parametrize(
     ("cells", "field"),
     [
         ({"visits": "many"}, "visits"),
-        ({"visits": "2.5"}, "visits"),
-        ({"balance": "lots"}, "balance"),
         ({"vip": "perhaps"}, "vip"),
-        ({"system__x": "1"}, "system__x"),
-        ({"bad name": "1"}, "bad name"),
         ({"customer_name": ""}, "customer_name"),
+        ({"persona": "nobody"}, "persona"),
+        ({"phone_number": "123"}, "phone_number"),
     ],
 )
-def test_csv_problems_name_the_column(
-    agent: AgentConfig, cells: dict[str, str], field: str
+def test_csv_problems_name_the_column(rules: RowRules, cells: dict[str, str], field: str) -> None:
+    assert field in csv_problems(rules, **cells)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["external_id", "customer_name"], "phone_number"),
+        (["external_id", "phone_number"], "customer_name"),
+        (["external_id", "phone_number", "customer_name", "customer_name"], "duplicate"),
+        (["", ""], "no header"),
+    ],
+)
+def test_a_header_that_cannot_work_is_refused_before_any_row(
+    rules: RowRules, header: list[str], message: str
 ) -> None:
-    assert field in problems(csv_row(**cells), agent, variables_from_text=True)
+    with pytest.raises(CsvHeaderError, match=message):
+        TextRows(header, rules)
 
 
-def test_every_problem_of_a_row_is_reported(agent: AgentConfig) -> None:
-    found = problems(
-        csv_row(external_id="", phone_number="nope", timezone="Nowhere/Zone", visits="x"),
-        agent,
-        variables_from_text=True,
+def test_json_and_csv_give_the_same_row(rules: RowRules) -> None:
+    from_json = validate_row(
+        row(variables={"customer_name": "Ada", "visits": 3, "vip": True}, persona="calm"), rules
     )
-    assert set(found) == {"external_id", "phone_number", "timezone", "visits"}
-
-
-def test_json_variable_problems_are_prefixed(agent: AgentConfig) -> None:
-    found = problems(
-        {"external_id": "crm-1", "phone_number": "+14155550123", "variables": {"tags": ["a"]}},
-        agent,
-    )
-    assert set(found) == {"variables.tags", "variables.customer_name"}
-
-
-def test_json_variables_must_be_an_object(agent: AgentConfig) -> None:
-    found = problems(
-        {"external_id": "crm-1", "phone_number": "+14155550123", "variables": ["Ada"]}, agent
-    )
-    assert found["variables"] == "must be an object of name → value"
+    from_csv = csv_row(rules, visits="3", vip="true", persona="calm")
+    assert from_json == from_csv

@@ -25,11 +25,9 @@ SECRET = "s3cret"
 
 def audio_body(audio: bytes, conversation_id: str = "conv_1", audio_first: bool = False) -> bytes:
     encoded = base64.b64encode(audio).decode().replace("/", "\\/")  # JSON may escape "/"
-    data = (
-        f'{{"full_audio": "{encoded}", "agent_id": "a", "conversation_id": "{conversation_id}"}}'
-        if audio_first
-        else f'{{"agent_id": "a", "conversation_id": "{conversation_id}", "full_audio": "{encoded}"}}'
-    )
+    audio_field = f'"full_audio": "{encoded}"'
+    ids = f'"agent_id": "a", "conversation_id": "{conversation_id}"'
+    data = f"{{{audio_field}, {ids}}}" if audio_first else f"{{{ids}, {audio_field}}}"
     return f'{{"type": "post_call_audio", "event_timestamp": 1, "data": {data}}}'.encode()
 
 

@@ -143,3 +143,27 @@ async def test_audio_event_streams_to_the_audio_folder(
     assert events[0].body_path == str(stored)
     assert len(events[0].body) < 1000  # the database keeps the envelope, not the recording
     assert await _queued(real_redis, settings) == 1
+
+
+async def test_metrics_show_shared_state(
+    settings: Settings, db: Database, redis_server: str, real_redis: Redis
+) -> None:
+    from orchestrator.limiter.slots import Scope, SlotLimiter
+    from orchestrator.metrics import count
+
+    settings = settings.model_copy(update={"redis_url": redis_server})
+    limiter = SlotLimiter(real_redis)
+    account = Scope("account", "main", 2)
+    now = time.time()
+    for member in ("1", "2", "3"):
+        got = await limiter.acquire(member, account, [], account_cap=6, now=now, lease_secs=600)
+        assert got.ok
+    await count(real_redis, "dials_total", 5)
+    await count(real_redis, "provider_429_total")
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    assert 'orchestrator_calls_in_flight{scope="account"} 3.0' in text
+    assert "orchestrator_burst_calls_in_flight 1.0" in text
+    assert 'orchestrator_events_total{event="dials"} 5.0' in text
+    assert 'orchestrator_events_total{event="provider_429"} 1.0' in text
+    assert "orchestrator_reconciliation_backlog 0.0" in text

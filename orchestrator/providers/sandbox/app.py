@@ -29,6 +29,7 @@ from orchestrator.providers.sandbox.delivery import MAX_IN_FLIGHT
 from orchestrator.providers.sandbox.inbound import InboundCall, ring
 from orchestrator.providers.sandbox.schemas import OutboundCallBody
 from orchestrator.providers.sandbox.state import Sandbox
+from orchestrator.providers.sandbox.twilio_routes import register_router, twilio_router
 
 #: Seconds a client is told to wait after a 429 (`Retry-After`).
 RETRY_AFTER_SECS = 1
@@ -282,5 +283,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     )
     app.state.sandbox = sandbox
     app.include_router(provider_router())
+    app.include_router(register_router(require_api_key))
+    app.include_router(twilio_router())
     app.include_router(control_router())
     return app

@@ -46,6 +46,9 @@ class DialRequest:
     client_data: dict[str, Any] | None = None
     ringing_timeout_secs: float | None = None
     recording_enabled: bool | None = None
+    #: Set for calls the caller placed through its own Twilio account (register-call): Twilio's
+    #: status callbacks go here, and the provider sends no `call_initiation_failure`.
+    twilio_status_callback: str | None = None
 
     @property
     def user_id(self) -> str | None:

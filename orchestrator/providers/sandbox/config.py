@@ -50,6 +50,10 @@ class SandboxConfig(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str = SANDBOX_WEBHOOK_SECRET
 
+    # Twilio, for calls placed with the caller's own Twilio client and register-call TwiML
+    twilio_account_sid: str = "AC" + "0" * 32
+    twilio_auth_token: str = "sandbox-twilio-token"  # noqa: S105  (well-known, dev only)
+
     # inbound calls: where the personalization webhook is (POST /sandbox/inbound rings it)
     personalization_url: str | None = None
     personalization_headers: dict[str, str] = Field(default_factory=dict)

@@ -24,6 +24,7 @@ from orchestrator.providers.sandbox.calls import Call, CallBook, DialRequest, co
 from orchestrator.providers.sandbox.config import ANSWERED, Outcome, SandboxConfig
 from orchestrator.providers.sandbox.delivery import Deliverer
 from orchestrator.providers.sandbox.script import answered_script, failure_error, initiation_failure
+from orchestrator.providers.sandbox.twilio import TwilioSide
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,17 @@ _FAILED_RING_SECS = 1.0
 class Simulator:
     """Places calls in the book and runs each one's lifecycle task."""
 
-    def __init__(self, config: SandboxConfig, book: CallBook, deliverer: Deliverer) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        book: CallBook,
+        deliverer: Deliverer,
+        twilio: TwilioSide | None = None,
+    ) -> None:
         self._config = config
         self._book = book
         self._deliverer = deliverer
+        self._twilio = twilio
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _call_rng(self, dial_id: int) -> random.Random:
@@ -81,11 +89,19 @@ class Simulator:
             log.exception("sandbox call %s crashed", call.conversation_id)
             self._book.end(call, "failed", time.time())
 
+    def _twilio_status(self, call: Call, status: str, **extra: str) -> None:
+        if self._twilio is not None:
+            self._twilio.status(call, status, **extra)
+
     async def _answer(self, call: Call, rng: random.Random) -> None:
         config = self._config
+        self._twilio_status(call, "ringing")
         await asyncio.sleep(config.wall(self._jitter(config.ring_secs, rng)))
         call.status = "in-progress"
         call.accepted_at = time.time()
+        # Answering-machine detection: a voicemail greeting is a machine, anything else a human.
+        answered_by = "machine_end_beep" if call.planned == "voicemail" else "human"
+        self._twilio_status(call, "in-progress", AnsweredBy=answered_by)
         mean = config.voicemail_secs if call.planned == "voicemail" else config.talk_secs
         duration = max(1, round(self._jitter(mean, rng)))
         await asyncio.sleep(config.wall(duration))
@@ -107,6 +123,7 @@ class Simulator:
         call.status = "processing"
         # The call is over for concurrency purposes before the provider finishes its analysis.
         self._book.end(call, call.planned, time.time())
+        self._twilio_status(call, "completed", CallDuration=str(duration), AnsweredBy=answered_by)
 
         await asyncio.sleep(config.wall(config.processing_secs))
         call.analysis = script.analysis
@@ -137,6 +154,12 @@ class Simulator:
             call.cost_fiat = 0.0
         call.status = "failed"
         self._book.end(call, call.planned, time.time())
+        if call.request.twilio_status_callback:
+            # Placed through the caller's own Twilio: Twilio reports it; the provider never
+            # saw the call connect, so it sends nothing.
+            twilio_status = {"no_answer": "no-answer", "busy": "busy"}.get(call.planned, "failed")
+            self._twilio_status(call, twilio_status, CallDuration="0")
+            return
         self._deliverer.send("call_initiation_failure", initiation_failure(call, call.planned))
 
     def cancel(self) -> None:

@@ -15,6 +15,7 @@ from orchestrator.providers.sandbox.config import SandboxConfig
 from orchestrator.providers.sandbox.delivery import Deliverer, WebhookStats
 from orchestrator.providers.sandbox.inbound import InboundStats
 from orchestrator.providers.sandbox.simulator import Simulator
+from orchestrator.providers.sandbox.twilio import TwilioSide
 
 
 def _rng(seed: int | None, stream: str) -> random.Random:
@@ -32,7 +33,8 @@ class Sandbox:
         #: Set on shutdown so requests held open on purpose (timeout faults) let go.
         self.closing = asyncio.Event()
         self.book = CallBook(config)
-        self.simulator = Simulator(config, self.book, self.deliverer)
+        self.twilio = TwilioSide(config)
+        self.simulator = Simulator(config, self.book, self.deliverer, self.twilio)
         self.inbound = InboundStats()
 
     def reset(self) -> None:
@@ -42,7 +44,7 @@ class Sandbox:
         self.deliverer.stats = WebhookStats()
         self._faults = _rng(self.config.seed, "http")
         self.book = CallBook(self.config)
-        self.simulator = Simulator(self.config, self.book, self.deliverer)
+        self.simulator = Simulator(self.config, self.book, self.deliverer, self.twilio)
         self.inbound = InboundStats()
 
     def roll(self, rate: float) -> bool:
@@ -69,3 +71,4 @@ class Sandbox:
         self.closing.set()
         await self.simulator.aclose()
         await self.deliverer.aclose()
+        await self.twilio.aclose()

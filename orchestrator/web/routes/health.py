@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from orchestrator.metrics import gather
 from orchestrator.web.state import AppState
 
 router = APIRouter(tags=["health"])
@@ -36,4 +39,9 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition."""
     state: AppState = request.app.state.orch
+    # A scrape must answer even when Redis or the database is down: it shows the last values.
+    with contextlib.suppress(Exception):
+        state.metrics.shared.snapshot = await gather(
+            state.queue, state.db, state.settings.account_limit
+        )
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from orchestrator.domain import signing
+from orchestrator.errors import ValidationFailed
 from orchestrator.storage import StorageFull
 from orchestrator.tracking.ingest import ingest_post_call
 from orchestrator.tracking.receive import BodyTooLarge, receive
@@ -47,7 +48,16 @@ async def post_call(request: Request) -> Any:
         # Not accepted, so nothing is lost: the provider may retry, and the poller fetches
         # recordings that never arrived.
         return JSONResponse({"error": "storage_unavailable", "reason": str(exc)}, status_code=503)
-    result = await ingest_post_call(state.db, state.queue, settings, received)
+    try:
+        result = await ingest_post_call(state.events, received)
+    except ValidationFailed:
+        raise
+    except Exception as exc:
+        # The database or Redis failed: not accepted, so the provider may retry and polling
+        # catches up; say so instead of a bare 500.
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "reason": type(exc).__name__}, status_code=503
+        )
     state.metrics.webhooks.labels(result.event_type).inc()
     state.metrics.webhook_seconds.observe(time.perf_counter() - started)
     return {"status": "accepted", "event_id": result.event_id}

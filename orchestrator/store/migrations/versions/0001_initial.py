@@ -79,11 +79,28 @@ def upgrade() -> None:
     sa.Column('created_at', orchestrator.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('phone_number')
     )
+    op.create_table('outcomevalue',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outcome_id', sa.Integer(), nullable=False),
+    sa.Column('attempt_id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('text_value', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('num_value', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('outcomevalue', schema=None) as batch_op:
+        batch_op.create_index('ix_outcomevalue_attempt', ['attempt_id', 'kind', 'key', 'text_value', 'num_value'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outcomevalue_outcome_id'), ['outcome_id'], unique=False)
+        batch_op.create_index('ix_outcomevalue_report', ['campaign_id', 'kind', 'key', 'text_value', 'num_value'], unique=False)
+
     op.create_table('webhookevent',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('conversation_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('call_sid', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('event_timestamp', sa.Integer(), nullable=True),
     sa.Column('body', sa.LargeBinary(), nullable=False),
     sa.Column('body_path', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -104,6 +121,7 @@ def upgrade() -> None:
     sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('persona', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('variables', sa.JSON(), nullable=False),
+    sa.Column('overrides', sa.JSON(), nullable=False),
     sa.Column('disposition', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('disposition_detail', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('attempts_made', sa.Integer(), nullable=False),
@@ -117,7 +135,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('campaign_id', 'external_id', name='uq_contact_campaign_external')
     )
     with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.create_index('ix_contact_campaign_disposition', ['campaign_id', 'disposition'], unique=False)
+        batch_op.create_index('ix_contact_campaign_disposition', ['campaign_id', 'disposition', 'disposition_detail', 'attempts_made'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_phone_number'), ['phone_number'], unique=False)
 
     op.create_table('idempotencyrecord',
@@ -162,10 +180,16 @@ def upgrade() -> None:
     sa.UniqueConstraint('conversation_id')
     )
     with op.batch_alter_table('attempt', schema=None) as batch_op:
-        batch_op.create_index('ix_attempt_campaign_state', ['campaign_id', 'state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_attempt_call_sid'), ['call_sid'], unique=False)
+        batch_op.create_index('ix_attempt_campaign_ended', ['campaign_id', 'ended_at', 'state'], unique=False)
+        batch_op.create_index('ix_attempt_campaign_started', ['campaign_id', 'dial_started_at', 'state'], unique=False)
+        batch_op.create_index('ix_attempt_campaign_state', ['campaign_id', 'state', 'local_hour'], unique=False)
         batch_op.create_index(batch_op.f('ix_attempt_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index('ix_attempt_ended', ['ended_at', 'state', 'campaign_id'], unique=False)
         batch_op.create_index('ix_attempt_phone_state', ['phone_number', 'state'], unique=False)
+        batch_op.create_index('ix_attempt_started', ['dial_started_at', 'state', 'campaign_id', 'local_hour', 'contact_id'], unique=False)
         batch_op.create_index('ix_attempt_state_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index('ix_attempt_unsettled', ['retry_planned', 'state'], unique=False)
 
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -216,8 +240,11 @@ def upgrade() -> None:
     sa.UniqueConstraint('attempt_id')
     )
     with op.batch_alter_table('outcome', schema=None) as batch_op:
+        batch_op.create_index('ix_outcome_attempt_report', ['attempt_id', 'state', 'call_successful', 'is_burst', 'transferred', 'opted_out', 'duration_secs', 'cost_credits', 'cost_fiat'], unique=False)
+        batch_op.create_index('ix_outcome_campaign_duration', ['campaign_id', 'duration_secs', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_outcome_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outcome_conversation_id'), ['conversation_id'], unique=False)
+        batch_op.create_index('ix_outcome_report', ['campaign_id', 'state', 'call_successful', 'is_burst', 'transferred', 'opted_out', 'duration_secs', 'cost_credits', 'cost_fiat'], unique=False)
 
     # ### end Alembic commands ###
 
@@ -225,8 +252,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('outcome', schema=None) as batch_op:
+        batch_op.drop_index('ix_outcome_report')
         batch_op.drop_index(batch_op.f('ix_outcome_conversation_id'))
         batch_op.drop_index(batch_op.f('ix_outcome_campaign_id'))
+        batch_op.drop_index('ix_outcome_campaign_duration')
+        batch_op.drop_index('ix_outcome_attempt_report')
 
     op.drop_table('outcome')
     with op.batch_alter_table('notification', schema=None) as batch_op:
@@ -235,10 +265,16 @@ def downgrade() -> None:
 
     op.drop_table('notification')
     with op.batch_alter_table('attempt', schema=None) as batch_op:
+        batch_op.drop_index('ix_attempt_unsettled')
         batch_op.drop_index('ix_attempt_state_due')
+        batch_op.drop_index('ix_attempt_started')
         batch_op.drop_index('ix_attempt_phone_state')
+        batch_op.drop_index('ix_attempt_ended')
         batch_op.drop_index(batch_op.f('ix_attempt_contact_id'))
         batch_op.drop_index('ix_attempt_campaign_state')
+        batch_op.drop_index('ix_attempt_campaign_started')
+        batch_op.drop_index('ix_attempt_campaign_ended')
+        batch_op.drop_index(batch_op.f('ix_attempt_call_sid'))
 
     op.drop_table('attempt')
     op.drop_table('idempotencyrecord')
@@ -251,6 +287,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_webhook_dedup')
 
     op.drop_table('webhookevent')
+    with op.batch_alter_table('outcomevalue', schema=None) as batch_op:
+        batch_op.drop_index('ix_outcomevalue_report')
+        batch_op.drop_index(batch_op.f('ix_outcomevalue_outcome_id'))
+        batch_op.drop_index('ix_outcomevalue_attempt')
+
+    op.drop_table('outcomevalue')
     op.drop_table('donotcall')
     op.drop_table('deadletter')
     with op.batch_alter_table('contactcontext', schema=None) as batch_op:

@@ -1,0 +1,181 @@
+"""`orchestrator campaigns create|update|list|show`: campaigns from the command line.
+
+The same fields and checks as the HTTP API (`intake/campaign_spec.py`): options for the common
+fields, `--config FILE` (JSON or TOML) for the whole policy; `update` applies a merge patch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli.base import campaigns_app, console, fail, settings
+from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.intake.campaign_spec import (
+    CampaignOut,
+    campaign_out,
+    current_fields,
+    resolve_create,
+    resolve_patch,
+)
+from orchestrator.settings import Settings
+from orchestrator.store import campaigns as repo
+from orchestrator.store.engine import Database
+
+T = TypeVar("T")
+
+NameArg = Annotated[str, typer.Argument(help="Campaign name (or id for show/update)")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="Agent id (default ORCH_AGENT_ID)")]
+NumberOpt = Annotated[
+    str | None, typer.Option("--phone-number-id", help="Provider phone-number id")
+]
+KindOpt = Annotated[str | None, typer.Option("--kind", help="twilio or sip_trunk")]
+PersonaOpt = Annotated[str | None, typer.Option(help="Persona from personas.toml")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="JSON or TOML file with policy fields (calling_hours, retry, burst, "
+        "allowed_overrides, default_variables...)",
+    ),
+]
+
+
+def _read_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{path}: {exc}", 2) from None
+    if not isinstance(data, dict):
+        raise fail(f"{path}: expected an object of campaign fields", 2)
+    return data
+
+
+def _given(config: Path | None, **options: Any) -> dict[str, Any]:
+    data = _read_config(config)
+    data.update({k: v for k, v in options.items() if v is not None})
+    return data
+
+
+def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
+    resolved = settings()
+
+    async def run() -> T:
+        db = Database(resolved.database_url)
+        try:
+            return await work(db, resolved)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except ValidationFailed as exc:
+        problems = "\n".join(f"  {field}: {reason}" for field, reason in exc.problems)
+        raise fail(f"invalid campaign:\n{problems}", 2) from None
+    except (NotFound, repo.CampaignExists) as exc:
+        raise fail(str(exc)) from None
+
+
+def _print(campaign: CampaignOut) -> None:
+    console.print_json(campaign.model_dump_json())
+
+
+@campaigns_app.command("create")
+def create(
+    name: NameArg,
+    agent: AgentOpt = None,
+    phone_number_id: NumberOpt = None,
+    kind: KindOpt = None,
+    persona: PersonaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a campaign (refused with each field named when it is invalid)."""
+    data = _given(
+        config,
+        name=name,
+        agent_id=agent,
+        phone_number_id=phone_number_id,
+        phone_number_kind=kind,
+        persona=persona,
+    )
+
+    async def work(db: Database, resolved: Settings) -> CampaignOut:
+        campaign_name, columns, policy = resolve_create(data, resolved)
+        async with db.session() as s:
+            return campaign_out(
+                await repo.create_campaign(s, campaign_name, config=policy, **columns)
+            )
+
+    _print(_run(work))
+
+
+@campaigns_app.command("update")
+def update(
+    name: NameArg,
+    agent: AgentOpt = None,
+    phone_number_id: NumberOpt = None,
+    kind: KindOpt = None,
+    persona: PersonaOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change the given fields only (a JSON merge patch: in the file, null resets a field)."""
+    patch = _given(
+        config,
+        agent_id=agent,
+        phone_number_id=phone_number_id,
+        phone_number_kind=kind,
+        persona=persona,
+    )
+
+    async def work(db: Database, resolved: Settings) -> CampaignOut:
+        async with db.session() as s:
+            found = await repo.get_by_ref(s, name)
+            columns, policy = resolve_patch(current_fields(found), patch, resolved)
+            return campaign_out(await repo.update_campaign(s, found, config=policy, **columns))
+
+    _print(_run(work))
+
+
+@campaigns_app.command("list")
+def list_() -> None:
+    """Every campaign with its agent, persona and status."""
+
+    async def work(db: Database, _resolved: Settings) -> list[CampaignOut]:
+        async with db.session() as s:
+            return [campaign_out(c) for c in await repo.list_campaigns(s)]
+
+    table = Table(title="Campaigns")
+    for column in ("id", "name", "status", "agent", "number", "persona", "weight"):
+        table.add_column(column)
+    for c in _run(work):
+        table.add_row(
+            str(c.id),
+            c.name,
+            c.status,
+            c.agent_id or "",
+            c.phone_number_id or "",
+            c.persona or "",
+            str(c.weight),
+        )
+    console.print(table)
+
+
+@campaigns_app.command("show")
+def show(name: NameArg) -> None:
+    """One campaign's fields, as JSON (the same as `GET /v1/campaigns/{id}`)."""
+
+    async def work(db: Database, _resolved: Settings) -> CampaignOut:
+        async with db.session() as s:
+            return campaign_out(await repo.get_by_ref(s, name))
+
+    _print(_run(work))

@@ -1,0 +1,207 @@
+"""Sending one claimed dial, once, and recording what is known of its fate.
+
+claimed (dialing) ─POST─▶ initiated                       (slots held until the end)
+  definite refusal (429, 4xx)       ─▶ slots released, attempt rescheduled or failed
+  ambiguous (timeout, reset, 5xx)   ─▶ unknown: slots kept, the reconciler adopts or frees
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+import structlog
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator import keys
+from orchestrator.dialing.place import place_call
+from orchestrator.dialing.scopes import CallScopes
+from orchestrator.domain.attempt import AttemptState
+from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.errors import ProviderAmbiguous, ProviderBusy, ProviderRefused
+from orchestrator.providers.elevenlabs import DialResult
+from orchestrator.runtime import Deps
+from orchestrator.settings import Settings
+from orchestrator.store.attempts import transition
+from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
+from orchestrator.tracking.finalize import finish_attempt
+
+log = structlog.get_logger(__name__)
+
+#: Delay before retrying after the provider said it is busy.
+PROVIDER_BUSY_DELAY_SECS = 2.0
+#: Slack over the provider timeout for the whole dial POST (see `dial_deadline_secs`).
+POST_SLACK_SECS = 2.0
+
+
+#: Margin for the work between the claim and the POST (building the initiation data).
+CLAIM_MARGIN_SECS = 10.0
+
+
+def dial_deadline_secs(settings: Settings) -> float:
+    """Seconds after its claim by which a live dialer has certainly finished its POST.
+
+    A `dialing` attempt older than this was left by a worker that died; the reconciler may then
+    resolve it without racing a dial still in flight.
+    """
+    return settings.provider_timeout_secs + POST_SLACK_SECS + CLAIM_MARGIN_SECS
+
+
+class DialResultKind(StrEnum):
+    """What one dial job did."""
+
+    INITIATED = "initiated"
+    SKIPPED = "skipped"
+    REQUEUED = "requeued"
+    RESCHEDULED = "rescheduled"
+    CANCELED = "canceled"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An attempt with its contact and campaign."""
+
+    attempt: Attempt
+    contact: Contact
+    campaign: Campaign
+
+
+async def move(
+    deps: Deps, attempt_id: int, expected: AttemptState, new: AttemptState, **values: Any
+) -> bool:
+    """Compare-and-set one attempt, through the group commit; True when it moved."""
+
+    async def work(s: AsyncSession) -> bool:
+        return await transition(s, attempt_id, [expected], new, **values)
+
+    return await deps.commits.run(work)
+
+
+async def post_and_record(
+    deps: Deps, loaded: Loaded, initiation: dict[str, Any], scopes: CallScopes
+) -> DialResultKind:
+    """POST the dial once and record what is known of its fate."""
+    attempt, contact, campaign = loaded.attempt, loaded.contact, loaded.campaign
+    assert attempt.id is not None
+    attempt_id = attempt.id
+    try:
+        result = await _post(deps, campaign, attempt.phone_number, initiation)
+    except ProviderBusy as exc:
+        await deps.limiter.release(attempt_id, scopes.all)
+        delay = exc.retry_after if exc.retry_after is not None else PROVIDER_BUSY_DELAY_SECS
+        reason = str(exc)[:500]
+
+        async def refused(s: AsyncSession) -> None:
+            if await transition(
+                s,
+                attempt_id,
+                [AttemptState.DIALING],
+                AttemptState.SCHEDULED,
+                due_at=deps.now() + timedelta(seconds=delay),
+                queued_at=None,
+                error=reason,
+            ):
+                await undo_count(s, contact.id)
+
+        await deps.commits.run(refused)
+        log.info("dial.refused_busy", attempt_id=attempt_id, reason=str(exc))
+        return DialResultKind.RESCHEDULED
+    except ProviderRefused as exc:
+        return await fail_before_dial(deps, attempt_id, scopes, str(exc))
+    except ProviderAmbiguous as exc:
+        await move(
+            deps,
+            attempt_id,
+            AttemptState.DIALING,
+            AttemptState.UNKNOWN,
+            error=str(exc)[:500],
+            last_news_at=deps.now(),
+        )
+        log.warning("dial.ambiguous", attempt_id=attempt_id, reason=str(exc))
+        return DialResultKind.UNKNOWN
+
+    await move(
+        deps,
+        attempt_id,
+        AttemptState.DIALING,
+        AttemptState.INITIATED,
+        conversation_id=result.conversation_id,
+        call_sid=result.call_sid,
+        initiated_at=deps.now(),
+        last_news_at=deps.now(),
+    )
+    await _replay_early_events(deps, result.conversation_id)
+    log.info("dial.initiated", attempt_id=attempt_id, conversation_id=result.conversation_id)
+    return DialResultKind.INITIATED
+
+
+async def _post(
+    deps: Deps, campaign: Campaign, to_number: str, initiation: dict[str, Any]
+) -> DialResult:
+    """The dial POST, bounded in total time so the reconciler can tell a dead dialer apart.
+
+    The HTTP client's timeout bounds each phase, not the whole request; the reconciler only
+    touches a `dialing` attempt after `dial_deadline_secs`, so the POST must be over by then.
+    """
+    try:
+        # Natively through the provider, or with our own Twilio client (`dial_mode`).
+        return await asyncio.wait_for(
+            place_call(deps, campaign, policy_of(campaign.config), to_number, initiation),
+            timeout=deps.settings.provider_timeout_secs + POST_SLACK_SECS,
+        )
+    except TimeoutError as exc:
+        raise ProviderAmbiguous("the dial request did not finish in time") from exc
+
+
+async def undo_count(s: AsyncSession, contact_id: int | None) -> None:
+    """A refused dial reached nobody: it does not count against the contact's cap."""
+    contact = await s.get(Contact, contact_id)
+    if contact is not None and contact.attempts_made > 0:
+        contact.attempts_made -= 1
+
+
+async def fail_before_dial(
+    deps: Deps, attempt_id: int, scopes: CallScopes, reason: str
+) -> DialResultKind:
+    async with deps.db.session() as s:
+        moved = await transition(
+            s,
+            attempt_id,
+            [AttemptState.DIALING],
+            AttemptState.FAILED,
+            error=reason[:500],
+            ended_at=deps.now(),
+        )
+    await deps.limiter.release(attempt_id, scopes.all)
+    if moved:
+        await finish_attempt(deps, attempt_id)
+    log.warning("dial.refused", attempt_id=attempt_id, reason=reason)
+    return DialResultKind.FAILED
+
+
+async def _replay_early_events(deps: Deps, conversation_id: str | None) -> None:
+    """Webhooks can beat our own commit of the conversation id: process any that waited."""
+    if not conversation_id:
+        return
+    async with deps.db.read() as s:
+        rows = (
+            await s.exec(
+                select(WebhookEvent.id, WebhookEvent.event_type).where(
+                    WebhookEvent.conversation_id == conversation_id,
+                    col(WebhookEvent.status).in_(["unmatched"]),
+                )
+            )
+        ).all()
+    for event_id, event_type in rows:
+        assert event_id is not None
+        await deps.enqueue(
+            keys.JOB_PROCESS_EVENT,
+            event_id,
+            job_id=keys.event_job_id(event_type, conversation_id, event_id) + ":late",
+        )

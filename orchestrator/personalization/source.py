@@ -1,0 +1,169 @@
+"""Which contact answers for a caller number, read from the database in batches.
+
+Several campaigns may hold one number. For an (agent, number) pair the answer comes from the
+contact updated most recently among the campaigns of that agent (ties: the newest row), with its
+campaign and the context of that person's last call. The same reads serve the webhook's
+database fallback (one pair) and the refresher (a thousand pairs at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator.store.models import Campaign, Contact, ContactContext
+
+#: (agent id, caller number in E.164)
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Found:
+    """The contact answering for one pair, with what its answer is built from."""
+
+    contact: Contact
+    campaign: Campaign
+    context: ContactContext | None
+
+
+async def best_contacts(
+    s: AsyncSession, phones: Collection[str], agents: Collection[str] | None = None
+) -> dict[Pair, Found]:
+    """For every (agent, number) among `phones` (and `agents` when given): its contact."""
+    if not phones:
+        return {}
+    query = (
+        select(Contact, Campaign)
+        .join(Campaign, col(Campaign.id) == col(Contact.campaign_id))
+        .where(col(Contact.phone_number).in_(list(phones)))
+    )
+    if agents is not None:
+        query = query.where(col(Campaign.agent_id).in_(list(agents)))
+    best: dict[Pair, tuple[Contact, Campaign]] = {}
+    for contact, campaign in (await s.exec(query)).all():
+        pair = (campaign.agent_id, contact.phone_number)
+        held = best.get(pair)
+        if held is None or _newer(contact, held[0]):
+            best[pair] = (contact, campaign)
+    people = {contact.external_id for contact, _ in best.values()}
+    contexts = await _contexts(s, people)
+    return {
+        pair: Found(contact, campaign, contexts.get(contact.external_id))
+        for pair, (contact, campaign) in best.items()
+    }
+
+
+def _newer(a: Contact, b: Contact) -> bool:
+    return (a.updated_at, a.id or 0) > (b.updated_at, b.id or 0)
+
+
+async def _contexts(s: AsyncSession, people: Collection[str]) -> dict[str, ContactContext]:
+    if not people:
+        return {}
+    rows = await s.exec(
+        select(ContactContext).where(col(ContactContext.external_id).in_(list(people)))
+    )
+    return {row.external_id: row for row in rows.all()}
+
+
+async def phones_page(s: AsyncSession, after: str, limit: int) -> list[str]:
+    """Distinct contact numbers above `after`, in order (a full rebuild walks them)."""
+    rows = await s.exec(
+        select(Contact.phone_number)
+        .where(col(Contact.phone_number) > after)
+        .distinct()
+        .order_by(col(Contact.phone_number))
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed row: when, its key, and the contacts it touches as (contact id, number)."""
+
+    updated_at: datetime
+    key: str
+    contacts: tuple[tuple[str, str], ...]
+
+
+def _after(column: Any, key_column: Any, since: datetime, key: Any) -> Any:
+    # (updated_at, key) > (since, key), written out so every backend takes it.
+    return or_(column > since, and_(column == since, key_column > key))
+
+
+async def changed_contacts(
+    s: AsyncSession, since: datetime, key: str, until: datetime, limit: int
+) -> list[Change]:
+    """Contacts changed after (since, key) and not after `until`, oldest first."""
+    rows = await s.exec(
+        select(Contact.updated_at, Contact.id, Contact.phone_number)
+        .where(_after(col(Contact.updated_at), col(Contact.id), since, int(key or 0)))
+        .where(col(Contact.updated_at) <= until)
+        .order_by(col(Contact.updated_at), col(Contact.id))
+        .limit(limit)
+    )
+    return [Change(at, str(ident), ((str(ident), phone),)) for at, ident, phone in rows.all()]
+
+
+async def changed_contexts(
+    s: AsyncSession, since: datetime, key: str, until: datetime, limit: int
+) -> list[Change]:
+    """Contexts (a call's outcome) changed after (since, key), with the numbers of the person."""
+    rows = (
+        await s.exec(
+            select(ContactContext.updated_at, ContactContext.external_id)
+            .where(
+                _after(col(ContactContext.updated_at), col(ContactContext.external_id), since, key)
+            )
+            .where(col(ContactContext.updated_at) <= until)
+            .order_by(col(ContactContext.updated_at), col(ContactContext.external_id))
+            .limit(limit)
+        )
+    ).all()
+    touched = await _contacts_of(
+        s, col(Contact.external_id).in_([ext for _, ext in rows]), "external_id"
+    )
+    return [Change(at, ext, tuple(touched.get(ext, ()))) for at, ext in rows]
+
+
+async def changed_campaigns(
+    s: AsyncSession, since: datetime, key: str, until: datetime, limit: int
+) -> list[Change]:
+    """Campaigns changed after (since, key), with the numbers of all their contacts."""
+    rows = (
+        await s.exec(
+            select(Campaign.updated_at, Campaign.id)
+            .where(_after(col(Campaign.updated_at), col(Campaign.id), since, int(key or 0)))
+            .where(col(Campaign.updated_at) <= until)
+            .order_by(col(Campaign.updated_at), col(Campaign.id))
+            .limit(limit)
+        )
+    ).all()
+    touched = await _contacts_of(
+        s, col(Contact.campaign_id).in_([ident for _, ident in rows]), "campaign_id"
+    )
+    return [Change(at, str(ident), tuple(touched.get(str(ident), ()))) for at, ident in rows]
+
+
+async def _contacts_of(
+    s: AsyncSession, condition: Any, by: str
+) -> dict[str, list[tuple[str, str]]]:
+    """Owner (external id or campaign id) → its contacts as (contact id, number)."""
+    group = getattr(Contact, by)
+    rows = await s.exec(select(group, Contact.id, Contact.phone_number).where(condition))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for owner, ident, phone in rows.all():
+        out.setdefault(str(owner), []).append((str(ident), phone))
+    return out
+
+
+def touched(changes: Iterable[Change]) -> dict[str, str]:
+    """Every contact the changes touch: contact id → its number now."""
+    return {ident: phone for change in changes for ident, phone in change.contacts}

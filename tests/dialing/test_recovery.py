@@ -1,0 +1,158 @@
+"""Crashes and lost leases: a dialer killed mid-way, leases that lapse, slots nobody holds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from orchestrator.dialing.dial import dial_deadline_secs
+from orchestrator.dialing.payload import initiation_for
+from orchestrator.dialing.scopes import scopes_for
+from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.runtime import Deps
+from orchestrator.store.engine import Database
+from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.tracking.poller import reconcile_unknown, recover_lost_leases, release_orphans
+from tests.dialing.conftest import StackFactory, sandbox_dials
+from tests.dialing.test_dial import LONG_CALLS
+from tests.factories import make_campaign, make_contact
+
+
+async def attempt_row(db: Database, attempt_id: int) -> Attempt:
+    async with db.session() as s:
+        row = await s.get(Attempt, attempt_id)
+        assert row is not None
+        return row
+
+
+async def claimed_long_ago(deps: Deps, db: Database, attempt_id: int) -> None:
+    """Leave the attempt as a dialer killed after its claim would: `dialing`, slots held."""
+    started = deps.now() - timedelta(seconds=dial_deadline_secs(deps.settings) + 1)
+    async with db.session() as s:
+        await s.exec(
+            update(Attempt)
+            .where(col(Attempt.id) == attempt_id)
+            .values(state="dialing", dial_started_at=started)
+        )
+        row = await s.get(Attempt, attempt_id)
+        assert row is not None
+        contact = await s.get(Contact, row.contact_id)
+        assert contact is not None
+        contact.attempts_made = 1
+
+
+async def take_slots(deps: Deps, campaign: Campaign, attempt: Attempt) -> None:
+    assert attempt.id is not None
+    scopes = scopes_for(deps.settings, campaign, attempt.phone_number)
+    got = await deps.limiter.acquire(
+        attempt.id, scopes.account, scopes.others, account_cap=10, now=deps.clock(), lease_secs=600
+    )
+    assert got.ok
+
+
+async def test_killed_before_the_post_is_released_without_a_dial(
+    db: Database, stack: StackFactory
+) -> None:
+    campaign = await make_campaign(db)
+    _, attempt = await make_contact(db, campaign, attempt_state="queued")
+    assert attempt is not None and attempt.id is not None
+    async with stack(settings_update={"unknown_grace_secs": 0.1}) as (deps, sb):
+        await take_slots(deps, campaign, attempt)
+        await claimed_long_ago(deps, db, attempt.id)
+        assert await reconcile_unknown(deps) == 1
+        held = await deps.limiter.holders(
+            scopes_for(deps.settings, campaign, attempt.phone_number).account, now=deps.clock()
+        )
+        dials = await sandbox_dials(sb)
+    row = await attempt_row(db, attempt.id)
+    assert row.state == "scheduled"
+    assert dials == []
+    assert held == []
+
+
+async def test_killed_after_the_post_is_adopted_not_redialled(
+    db: Database, stack: StackFactory
+) -> None:
+    campaign = await make_campaign(db)
+    contact, attempt = await make_contact(db, campaign, attempt_state="queued")
+    assert attempt is not None and attempt.id is not None
+    async with stack(settings_update={"unknown_grace_secs": 0.1}, **LONG_CALLS) as (deps, sb):
+        await take_slots(deps, campaign, attempt)
+        # The dialer sent its POST (the call exists) and died before recording it.
+        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
+        placed = await deps.provider.outbound_call(
+            "twilio",
+            agent_id=campaign.agent_id,
+            phone_number_id=campaign.phone_number_id,
+            to_number=attempt.phone_number,
+            initiation_data=data,
+        )
+        await claimed_long_ago(deps, db, attempt.id)
+        assert await reconcile_unknown(deps) == 1
+        dials = await sandbox_dials(sb)
+    row = await attempt_row(db, attempt.id)
+    assert row.state in ("initiated", "in_progress")
+    assert row.conversation_id == placed.conversation_id
+    assert len(dials) == 1
+
+
+async def test_a_dialing_attempt_younger_than_the_deadline_is_left_alone(
+    db: Database, stack: StackFactory
+) -> None:
+    campaign = await make_campaign(db)
+    _, attempt = await make_contact(db, campaign, attempt_state="dialing")
+    assert attempt is not None and attempt.id is not None
+    async with stack(settings_update={"unknown_grace_secs": 0.1}) as (deps, _sb):
+        async with db.session() as s:
+            await s.exec(
+                update(Attempt)
+                .where(col(Attempt.id) == attempt.id)
+                .values(dial_started_at=deps.now())
+            )
+        # A live dialer may still be inside its POST: never touch it.
+        assert await reconcile_unknown(deps) == 0
+    assert (await attempt_row(db, attempt.id)).state == "dialing"
+
+
+async def test_a_live_call_whose_lease_lapsed_gets_it_back(
+    db: Database, stack: StackFactory
+) -> None:
+    campaign = await make_campaign(db)
+    contact, attempt = await make_contact(db, campaign, attempt_state="queued")
+    assert attempt is not None and attempt.id is not None
+    async with stack(**LONG_CALLS) as (deps, _sb):
+        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
+        placed = await deps.provider.outbound_call(
+            "twilio",
+            agent_id=campaign.agent_id,
+            phone_number_id=campaign.phone_number_id,
+            to_number=attempt.phone_number,
+            initiation_data=data,
+        )
+        async with db.session() as s:
+            await s.exec(
+                update(Attempt)
+                .where(col(Attempt.id) == attempt.id)
+                .values(state="initiated", conversation_id=placed.conversation_id)
+            )
+        account = scopes_for(deps.settings, campaign, attempt.phone_number).account
+        assert await deps.limiter.holders(account, now=deps.clock()) == []
+        assert await recover_lost_leases(deps) == 1
+        held = await deps.limiter.holders(account, now=deps.clock())
+    assert held == [str(attempt.id)]
+
+
+async def test_slots_of_ended_attempts_are_freed(db: Database, stack: StackFactory) -> None:
+    campaign = await make_campaign(db)
+    _, ended = await make_contact(db, campaign, "a", "+12127360001", attempt_state="completed")
+    _, live = await make_contact(db, campaign, "b", "+12127360002", attempt_state="in_progress")
+    assert ended and live and ended.id and live.id
+    async with stack() as (deps, _sb):
+        await take_slots(deps, campaign, ended)
+        await take_slots(deps, campaign, live)
+        assert await release_orphans(deps) == 1
+        account = scopes_for(deps.settings, campaign, "+1").account
+        held = await deps.limiter.holders(account, now=deps.clock())
+    assert held == [str(live.id)]

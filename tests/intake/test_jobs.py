@@ -1,0 +1,153 @@
+"""The Redis contract `enqueue_call`, through a real redis-server and a real arq worker: the
+README's snippet enqueues a contact; bad payloads land in the dead-letter table with the reason,
+secrets masked; none is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from jobs import tasks
+from orchestrator import keys
+from orchestrator.cli import app
+from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.secretbox import SecretBox
+from orchestrator.settings import Settings
+from orchestrator.store.engine import Database
+from orchestrator.store.models import Attempt, Contact, DeadLetter
+from tests.factories import make_campaign
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+KEY = SecretBox.generate_key()
+
+
+@pytest.fixture
+async def deps(
+    settings: Settings, db: Database, redis_server: str, real_redis: Redis
+) -> AsyncIterator[Deps]:
+    configured = settings.model_copy(
+        update={"redis_url": redis_server, "secret_keys": [SecretStr(KEY)]}
+    )
+    built = build_deps(configured, real_redis)
+    yield built
+    await close_deps(built)
+
+
+async def run_worker(deps: Deps) -> None:
+    """Run the queued `enqueue_call` jobs (burst: stop when the queue is empty)."""
+    worker = Worker(
+        functions=[func(tasks.enqueue_call, name=keys.JOB_ENQUEUE_CALL)],
+        redis_settings=RedisSettings.from_dsn(deps.settings.redis_url),
+        queue_name=deps.settings.queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+        ctx={"deps": deps},
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def enqueue(deps: Deps, *payloads: Any) -> None:
+    pool = await create_pool(RedisSettings.from_dsn(deps.settings.redis_url))
+    try:
+        for payload in payloads:
+            await pool.enqueue_job(
+                keys.JOB_ENQUEUE_CALL, payload, _queue_name=deps.settings.queue_name
+            )
+    finally:
+        await pool.aclose()
+
+
+def readme_snippet() -> str:
+    text = README.read_text()
+    section = text[text.index("**Redis job**") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None, "the README lost its Redis job snippet"
+    return match.group(1)
+
+
+async def test_the_readme_snippet_enqueues_a_contact(deps: Deps, db: Database) -> None:
+    await make_campaign(db, "demo")
+    snippet = readme_snippet().replace("redis://127.0.0.1:6379/0", deps.settings.redis_url)
+    snippet = snippet.replace('"orchestrator:queue"', repr(deps.settings.queue_name))
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", snippet], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    await run_worker(deps)
+    async with db.session() as s:
+        contact = (await s.exec(select(Contact))).one()
+        attempt = (await s.exec(select(Attempt))).one()
+    assert contact.external_id == "crm-0042" and contact.timezone == "America/Los_Angeles"
+    assert contact.variables["customer_name"] == "Ada Lovelace"
+    assert attempt.state == "scheduled"
+    async with db.session() as s:
+        assert (await s.exec(select(DeadLetter))).all() == []
+
+
+async def test_every_bad_payload_is_kept_with_its_reason(deps: Deps, db: Database) -> None:
+    campaign = await make_campaign(db, "spring")
+    good = {
+        "campaign": campaign.id,
+        "external_id": "crm-1",
+        "phone_number": "+14155550123",
+        "variables": {"customer_name": "Ada", "secret__token": "tok_PLANTED_7"},
+    }
+    bad: list[Any] = [
+        ["not", "an", "object"],
+        {**good, "campaign": None},
+        {**good, "campaign": "nope"},
+        {**good, "phone_number": "12", "persona": "nobody"},
+        {**good, "variables": {"secret__token": "tok_PLANTED_8", "system__x": 1}},
+        {**good, "unexpected": True},
+    ]
+    await enqueue(deps, good, *bad)
+    await run_worker(deps)
+    async with db.session() as s:
+        letters = list((await s.exec(select(DeadLetter).order_by(DeadLetter.id))).all())  # type: ignore[arg-type]
+        contacts = (await s.exec(select(Contact))).all()
+    assert [c.external_id for c in contacts] == ["crm-1"]
+    assert len(letters) == len(bad)
+    # The worker runs jobs concurrently: find each payload's letter by what it kept.
+    by_kind = {
+        (letter.payload.get("payload_type") or repr(sorted(letter.payload))): letter
+        for letter in letters
+    }
+    assert by_kind["list"].reason == "payload: expected an object"
+    reasons = sorted(letter.reason for letter in letters)
+    assert "unknown campaign: nope" in reasons
+    assert any(r.startswith("campaign: required") for r in reasons)
+    assert any("phone_number" in r and "persona" in r for r in reasons)
+    assert any("variables.system__x" in r and "variables.customer_name" in r for r in reasons)
+    assert any("unexpected" in r for r in reasons)
+    masked = [letter for letter in letters if "system__x" in letter.payload.get("variables", {})]
+    assert masked[0].payload["variables"]["secret__token"] == "***"
+    assert all(letter.source == "redis:enqueue_call" for letter in letters)
+    assert "PLANTED" not in repr([letter.payload for letter in letters])
+
+    listed = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["dead-letters"],
+        env={"ORCH_DATABASE_URL": deps.settings.database_url},
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "unknown campaign: nope" in listed.output
+    assert f"Dead letters ({len(bad)})" in listed.output

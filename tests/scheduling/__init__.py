@@ -1,0 +1,1 @@
+"""Tests of scheduling: windows, dispatch, fairness, campaign control."""
