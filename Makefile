@@ -1,12 +1,13 @@
 # The project's verbs. Every target works on a fresh Debian machine: it creates the virtual
-# environment, installs the project with its dev extras, and installs redis-server when missing.
+# environment, installs the project with its dev extras, and installs the Debian packages it
+# needs (redis-server; Chromium and PostgreSQL for the tests) when they are missing.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint typecheck check bench redis browser postgres clean
+.PHONY: install demo test lint typecheck check bench redis system-test-packages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,28 +17,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) redis
 
+# Debian packages, installed only when missing: redis-server for everything; headless Chromium
+# for the dashboard's browser test; PostgreSQL server binaries for the multi-worker deployment
+# tests (they start a throwaway cluster of their own).
 redis:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server (Debian package)"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@scripts/install-system-packages redis
 
-# Debian's headless Chromium, for the dashboard's browser test.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium (Debian package)"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
-
-# Debian's PostgreSQL server binaries, for the tests of the multi-worker deployment (they start
-# a throwaway cluster of their own; the package's default cluster is not used).
-postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
-	  echo "installing postgresql (Debian package)"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+system-test-packages:
+	@scripts/install-system-packages redis browser postgres
 
 demo: install
 	$(BIN)/orchestrator demo
 
-test: install browser postgres
+test: $(STAMP) system-test-packages
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -12,6 +12,7 @@ from typing import Any
 
 from arq import cron  # noqa: F401  (re-exported for deployments adding their own crons)
 from arq.worker import Worker, func
+from pydantic import ValidationError
 
 from jobs import tasks
 from jobs.housekeeping import start_loops
@@ -110,6 +111,10 @@ class WorkerSettings:
     max_jobs = 200
     poll_delay = 0.02
 
-    _settings = load_settings()
+    try:
+        _settings = load_settings()
+    except ValidationError as exc:
+        # `arq jobs.worker.WorkerSettings` imports this class: say what is wrong, no traceback.
+        raise SystemExit(f"invalid settings: {exc}") from None
     redis_settings = redis_settings(_settings.redis_url)
     queue_name = _settings.queue_name

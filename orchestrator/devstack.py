@@ -69,6 +69,7 @@ class LocalStack:
     config_toml: str | None = None
     redis_url: str | None = None
     processes: list[Process] = field(default_factory=list)
+    stopped: bool = False
     #: Where web and workers keep their rows; empty: a SQLite file in `workdir`. A Postgres URL
     #: here runs the multi-worker deployment (see `orchestrator.devpg` for a throwaway cluster).
     database_url: str = ""
@@ -136,13 +137,18 @@ class LocalStack:
     def start(self, *, web: bool = True, worker: bool = True) -> None:
         """Start redis (unless reused), the sandbox, then web and worker; wait until they answer."""
         (self.workdir / "orchestrator.toml").write_text(self.config_toml or "")
-        self._start_redis()
-        self.start_sandbox()
-        self.upgrade_db()
-        if web:
-            self.start_web()
-        if worker:
-            self.start_worker()
+        try:
+            self._start_redis()
+            self.start_sandbox()
+            self.upgrade_db()
+            if web:
+                self.start_web()
+            if worker:
+                self.start_worker()
+        except BaseException:
+            # Whatever did start must not outlive a failed start (the caller gets the error).
+            self.stop()
+            raise
 
     def _start_redis(self) -> None:
         if self.redis_url and redis_reachable(self.redis_url):
@@ -237,7 +243,12 @@ class LocalStack:
         return self._spawn(name, [*self._cli(), "worker"], env=self.env)
 
     def stop(self) -> None:
-        """Stop every process started, newest first (TERM, then KILL after a grace period)."""
+        """Stop every process started, newest first (TERM, then KILL after a grace period).
+
+        A stopped stack starts nothing more: a supervisor thread racing the shutdown cannot leave
+        an orphan behind.
+        """
+        self.stopped = True
         for proc in reversed(self.processes):
             self.stop_process(proc)
         self.processes.clear()
@@ -271,6 +282,8 @@ class LocalStack:
         return self.workdir / f"{name}.log"
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Process:
+        if self.stopped:
+            raise StackError(f"the stack is stopped; not starting {name}")
         log_path = self._log(name)
         log = log_path.open("ab")
         popen = subprocess.Popen(  # noqa: S603

@@ -10,9 +10,9 @@ during an outage should get a quick 503, not hang.
 from __future__ import annotations
 
 from arq.connections import RedisSettings
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
-from redis.asyncio.retry import Retry
 
 #: About a minute of retries: 0.05 s doubling to 2 s per try.
 RETRIES = 35

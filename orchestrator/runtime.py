@@ -90,7 +90,7 @@ def build_deps(settings: Settings, redis: Redis, *, queue: Any = None) -> Deps:
         box=SecretBox([k.get_secret_value() for k in settings.secret_keys]),
         burst=BurstAdvisor(redis, db, settings),
         commits=GroupCommit(db),
-        bookkeeping=GroupCommit(db, max_batch=8),
+        bookkeeping=GroupCommit(db, max_batch=16),
         queue=queue,
         twilio=_twilio_dialer(settings),
         calendar=calendar_from(settings.clock_start, settings.clock_anchor, settings.clock_rate),

@@ -38,9 +38,10 @@ def web(
 @app.command()
 def worker() -> None:
     """Run the arq worker: dialing, webhook processing, dispatching, polling."""
+    # Settings first: a bad configuration is a one-line error, not an import-time traceback.
+    resolved = settings()
     from jobs.worker import make_worker
 
-    resolved = settings()
     make_worker(resolved).run()
 
 

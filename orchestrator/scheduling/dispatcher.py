@@ -78,10 +78,11 @@ async def _room(deps: Deps, active: dict[int, _Active]) -> int:
 def headroom(settings: Settings) -> int:
     """Dial jobs kept waiting beyond the free capacity, ready to take the next freed slot.
 
-    Enough for the releases of a few dispatch intervals; not more, because arq re-examines
-    every job in its queue on each poll, so idle waiting jobs cost CPU.
+    A job needs a moment to get ready (its checks and initiation data) before it waits for a
+    slot; as many as the account's limit keeps one ready for each call that may end meanwhile.
+    More would only add load: every waiting job retries its acquisition now and then.
     """
-    return max(10, settings.account_limit // 4)
+    return max(10, settings.account_limit)
 
 
 async def _due_counts(deps: Deps, active: dict[int, _Active], now: datetime) -> dict[int, int]:
@@ -161,9 +162,8 @@ async def _claim(
     never: list[tuple[int, str]] = []
     for attempt_id, phone, zone in rows:
         assert attempt_id is not None
-        window = book.get(
-            campaign.campaign_id, campaign.policy, place_of(phone, zone, campaign.policy.timezone)
-        )
+        place = place_of(phone, zone, campaign.policy.timezone)
+        window = book.get(campaign.campaign_id, campaign.policy, place)
         if window.verdict.open:
             if len(ready) < share:
                 ready.append(attempt_id)

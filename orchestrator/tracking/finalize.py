@@ -52,12 +52,6 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
         return  # settled already (news of an end often comes twice)
 
     async def settle(s: AsyncSession) -> Outcome | None:
-        attempt = await s.get(Attempt, attempt_id)
-        campaign = await s.get(Campaign, ended.campaign_id)
-        assert attempt is not None
-        contact = await s.get(Contact, attempt.contact_id)
-        assert campaign is not None and contact is not None
-        outcome = (await s.exec(select(Outcome).where(Outcome.attempt_id == attempt_id))).first()
         claimed: Any = await s.exec(
             update(Attempt)
             .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
@@ -65,6 +59,16 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
         )
         if int(claimed.rowcount) != 1:
             return None
+        # One query for the four rows: this runs while the process holds the write lock.
+        attempt, contact, campaign, outcome = (
+            await s.exec(
+                select(Attempt, Contact, Campaign, Outcome)
+                .join(Contact, col(Contact.id) == Attempt.contact_id)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
+                .where(col(Attempt.id) == attempt_id)
+            )
+        ).one()
         await _settle_contact(deps, s, attempt, contact, campaign, outcome)
         return outcome
 
@@ -205,6 +209,8 @@ async def _apply_disposition(
                 seq=attempt.seq + 1,
                 phone_number=contact.phone_number,
                 due_at=_retry_due(deps, contact, campaign, now + timedelta(seconds=delay)),
+                # A retry is the same intended call: values given for it (POST /v1/calls) stay.
+                call_data=dict(attempt.call_data or {}),
             )
         )
         contact.disposition = Disposition.PENDING

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -17,7 +18,13 @@ import pytest
 from redis import Redis
 from sqlmodel import col, select
 
-from orchestrator.demo import DEMO_TOML, run_campaign, sample_csv
+from orchestrator.demo import (
+    DEMO_CLOCK_RATE,
+    DEMO_CLOCK_START,
+    DEMO_TOML,
+    run_campaign,
+    sample_csv,
+)
 from orchestrator.devstack import LocalStack
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Outcome
@@ -47,9 +54,12 @@ def lossy(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "webhook_duplicate_rate": "0.1",
             "webhook_delay_secs": "1.0",
         },
-        config_toml=DEMO_TOML
-        + f"\npoll_after_secs = {POLL_AFTER}\n".replace("poll_after_secs = 4\n", ""),
+        config_toml=re.sub(
+            r"(?m)^poll_after_secs = .*$", f"poll_after_secs = {POLL_AFTER}", DEMO_TOML
+        ),
     )
+    # The demo's calendar, so calling windows are open whatever the hour of the run.
+    stack.pin_calendar(DEMO_CLOCK_START, DEMO_CLOCK_RATE)
     try:
         stack.start()
         result = asyncio.run(run_campaign(stack, contacts, console=None, timeout=150))
