@@ -43,7 +43,8 @@ async def initiation_for(
     call = attempt.call_data or {}
     context: dict[str, Any] = {}
     if settings.context.enabled:
-        async with deps.db.session() as s:
+        # A pure read: never take SQLite's single write connection for it.
+        async with deps.db.read() as s:
             context = context_variables(await recall(s, contact.external_id), settings.context)
     name = pick_persona(call.get("persona"), contact.persona, policy.persona)
     reason = persona_problem(name, settings.personas, campaign.agent_id, policy.allowed_overrides)

@@ -36,9 +36,7 @@ log = structlog.get_logger(__name__)
 PROVIDER_BUSY_DELAY_SECS = 2.0
 #: Slack over the provider timeout for the whole dial POST (see `dial_deadline_secs`).
 POST_SLACK_SECS = 2.0
-
-
-#: Margin for the work between the claim and the POST (building the initiation data).
+#: Margin for what happens between the claim and the POST (re-asserting the slots, a busy loop).
 CLAIM_MARGIN_SECS = 10.0
 
 
