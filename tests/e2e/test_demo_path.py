@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +51,7 @@ def demo_json(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr.decode()[-4000:]
     result: dict[str, Any] = json.loads(done.stdout)
+    result["_folder"] = os.path.realpath(folder)
     return result
 
 
@@ -87,13 +89,18 @@ def test_report_totals_equal_the_sandboxs_counts(demo_json: dict[str, Any]) -> N
 
 
 def test_demo_leaves_no_process_behind(demo_json: dict[str, Any]) -> None:
-    # Every process the demo started ran in a temporary folder under /tmp/orchestrator-demo-*;
-    # none of them may still be running once the command has returned.
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    leftovers = [
-        line
-        for line in ps.stdout.splitlines()
-        if "orchestrator-demo-" in line or ("-m orchestrator" in line and " demo" not in line)
-    ]
+    # Every process the demo started inherited its working directory (the test's folder); none
+    # of them may still be running once the command has returned. Matching on the folder, not
+    # on command lines, ignores whatever else runs on the machine.
+    folder = demo_json["_folder"]
+    leftovers = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.readlink(proc / "cwd") == folder:
+                leftovers.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
     assert leftovers == []
     assert demo_json["seconds"] > 0

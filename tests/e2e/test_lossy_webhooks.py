@@ -31,7 +31,7 @@ from orchestrator.store.models import Attempt, Outcome
 
 pytestmark = pytest.mark.e2e
 
-POLL_AFTER = 2.0  # seconds without news before a live call is polled
+POLL_AFTER = 3.0  # seconds without news before a live call is polled
 CONTACTS = 80
 
 
