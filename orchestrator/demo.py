@@ -37,7 +37,26 @@ from orchestrator.store.models import Attempt
 
 CAMPAIGN = "demo"
 
-DEMO_TOML = """
+#: The variables the bundled sample contacts carry, declared for the sandbox's agent; shared by
+#: the demo profile, the benchmarks and the end-to-end tests.
+SAMPLE_AGENT_TOML = """[agents.agent_sandbox.variables.customer_name]
+type = "string"
+[agents.agent_sandbox.variables.plan]
+type = "string"
+default = "basic"
+[agents.agent_sandbox.variables.balance]
+type = "number"
+default = 0
+[agents.agent_sandbox.variables.visits]
+type = "integer"
+default = 0
+[agents.agent_sandbox.variables.vip]
+type = "boolean"
+default = false
+"""
+
+DEMO_TOML = (
+    """
 # The demo profile: sandbox provider, compressed time, short retries.
 plan = "pro"
 concurrency_limit = 20
@@ -55,21 +74,9 @@ busy = 1.0
 voicemail = 2.0
 failed = 1.5
 
-[agents.agent_sandbox.variables.customer_name]
-type = "string"
-[agents.agent_sandbox.variables.plan]
-type = "string"
-default = "basic"
-[agents.agent_sandbox.variables.balance]
-type = "number"
-default = 0
-[agents.agent_sandbox.variables.visits]
-type = "integer"
-default = 0
-[agents.agent_sandbox.variables.vip]
-type = "boolean"
-default = false
 """
+    + SAMPLE_AGENT_TOML
+)
 
 SANDBOX_OPTIONS = {"concurrency": "20", "time_scale": "0.02", "seed": "7"}
 

@@ -30,6 +30,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from orchestrator.bench import Figure
+from orchestrator.demo import SAMPLE_AGENT_TOML
 from orchestrator.devstack import LocalStack
 from orchestrator.domain.campaign_policy import CallingHours, CampaignPolicy
 from orchestrator.intake.csv_import import import_csv
@@ -85,22 +86,7 @@ dispatch_batch = 200
 {AGENT_VARIABLES}"""
 
 
-AGENT_VARIABLES = """
-[agents.agent_sandbox.variables.customer_name]
-type = "string"
-[agents.agent_sandbox.variables.plan]
-type = "string"
-default = "basic"
-[agents.agent_sandbox.variables.balance]
-type = "number"
-default = 0
-[agents.agent_sandbox.variables.visits]
-type = "integer"
-default = 0
-[agents.agent_sandbox.variables.vip]
-type = "boolean"
-default = false
-"""
+AGENT_VARIABLES = "\n" + SAMPLE_AGENT_TOML
 
 
 @dataclass

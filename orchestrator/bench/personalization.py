@@ -27,6 +27,7 @@ from sqlalchemy import insert
 
 from orchestrator.bench import Figure
 from orchestrator.bench.loadgen import LoadResult, build_request, run_load
+from orchestrator.demo import SAMPLE_AGENT_TOML
 from orchestrator.devstack import LocalStack, StackError
 from orchestrator.personalization.request import SANDBOX_PERSONALIZATION_SECRET
 from orchestrator.store.engine import Database
@@ -44,22 +45,7 @@ TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0
 TARGET_RATIO = 0.6
 
-CONFIG = """
-[agents.agent_sandbox.variables.customer_name]
-type = "string"
-[agents.agent_sandbox.variables.plan]
-type = "string"
-default = "basic"
-[agents.agent_sandbox.variables.balance]
-type = "number"
-default = 0
-[agents.agent_sandbox.variables.visits]
-type = "integer"
-default = 0
-[agents.agent_sandbox.variables.vip]
-type = "boolean"
-default = false
-"""
+CONFIG = "\n" + SAMPLE_AGENT_TOML
 
 
 def _phone(i: int) -> str:
