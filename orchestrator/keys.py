@@ -29,6 +29,11 @@ def burst_marks() -> str:
     return f"{PREFIX}:slots:burst"
 
 
+def call_slots(conversation_id: str) -> str:
+    """The attempt and scope keys of a live call, by its conversation id (for an early release)."""
+    return f"{PREFIX}:slots:call:{conversation_id}"
+
+
 def pacing_bucket(name: str = "account") -> str:
     """Token bucket of calls started per second."""
     return f"{PREFIX}:pacing:{name}"

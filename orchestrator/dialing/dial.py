@@ -8,16 +8,17 @@ queued ─acquire slots─▶ (pace) ─CAS queued→dialing─▶ POST ─▶ i
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
-from orchestrator.dialing.payload import initiation_for
+from orchestrator.dialing.payload import Recalled, initiation_for
 from orchestrator.dialing.posting import (
     CLAIM_MARGIN_SECS,
     POST_SLACK_SECS,
@@ -40,7 +41,8 @@ from orchestrator.scheduling.gate import admit
 from orchestrator.scheduling.windows import place_of
 from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
+from orchestrator.tracking.context import recall
 from orchestrator.tracking.finalize import finish_attempt
 
 log = structlog.get_logger(__name__)
@@ -51,15 +53,33 @@ SLOT_WAIT_SECS = 20.0
 NUMBER_BUSY_DELAY_SECS = 30.0
 
 
-async def _load(deps: Deps, attempt_id: int) -> Loaded | None:
-    async with deps.db.read() as s:
-        attempt = await s.get(Attempt, attempt_id)
-        if attempt is None:
+@dataclass(frozen=True)
+class _Read:
+    """Everything a dial reads before its claim, in one read transaction."""
+
+    loaded: Loaded
+    listed: bool
+    recalled: Recalled
+
+
+async def _load(deps: Deps, attempt_id: int) -> _Read | None:
+    async with deps.db.quick() as s:
+        row = (
+            await s.exec(
+                select(Attempt, Contact, Campaign)
+                .join(Contact, col(Contact.id) == Attempt.contact_id)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .where(col(Attempt.id) == attempt_id)
+            )
+        ).first()
+        if row is None:
             return None
-        contact = await s.get(Contact, attempt.contact_id)
-        campaign = await s.get(Campaign, attempt.campaign_id)
-        assert contact is not None and campaign is not None
-        return Loaded(attempt, contact, campaign)
+        attempt, contact, campaign = row
+        if attempt.state != AttemptState.QUEUED:
+            return _Read(Loaded(attempt, contact, campaign), False, Recalled(None))
+        listed = await s.get(DoNotCall, attempt.phone_number) is not None
+        context = await recall(s, contact.external_id) if deps.settings.context.enabled else None
+        return _Read(Loaded(attempt, contact, campaign), listed, Recalled(context))
 
 
 async def _acquire(deps: Deps, attempt_id: int, scopes: CallScopes) -> Acquired:
@@ -116,14 +136,15 @@ def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
 
 async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
     """Dial one queued attempt (the arq job `dial_attempt` calls this)."""
-    loaded = await _load(deps, attempt_id)
-    if loaded is None or loaded.attempt.state != AttemptState.QUEUED:
+    read = await _load(deps, attempt_id)
+    if read is None or read.loaded.attempt.state != AttemptState.QUEUED:
         return DialResultKind.SKIPPED
+    loaded = read.loaded
     attempt, contact, campaign = loaded.attempt, loaded.contact, loaded.campaign
     assert campaign.id is not None
     policy = policy_of(campaign.config)
     today = deps.calendar.now()
-    gate = await admit(deps, attempt, contact, campaign, policy, today)
+    gate = await admit(deps, attempt, contact, campaign, policy, today, listed=read.listed)
     if gate.cancel_reason is not None:
         async with deps.db.session() as s:
             moved = await transition(
@@ -143,7 +164,9 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
 
     # Built before waiting for a slot, so a freed slot goes straight to the claim and the POST.
     try:
-        initiation = await initiation_for(deps, attempt, contact, campaign, policy)
+        initiation = await initiation_for(
+            deps, attempt, contact, campaign, policy, recalled=read.recalled
+        )
     except SecretsUnavailable as exc:
         return await _refuse_queued(deps, attempt_id, str(exc))
 
@@ -225,7 +248,7 @@ async def _release_unless_live(deps: Deps, attempt_id: int, scopes: CallScopes) 
     Slots are keyed by attempt, so when the winner is another claim of this same attempt they
     are the winner's slots: freeing them would let an over-limit call through.
     """
-    async with deps.db.read() as s:
+    async with deps.db.quick() as s:
         row = await s.get(Attempt, attempt_id)
     if row is None or AttemptState(row.state) not in LIVE:
         await deps.limiter.release(attempt_id, scopes.all)

@@ -10,6 +10,7 @@ the provider fails a call that breaks its rules.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
@@ -18,8 +19,15 @@ from orchestrator.domain.persona import persona_problem, pick_persona
 from orchestrator.errors import ValidationFailed
 from orchestrator.runtime import Deps
 from orchestrator.secretbox import SecretsUnavailable
-from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext
 from orchestrator.tracking.context import context_variables, recall
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """The context carried from the person's last call, as read (None: there is none)."""
+
+    context: ContactContext | None
 
 
 class InitiationRefused(SecretsUnavailable):
@@ -31,9 +39,23 @@ class InitiationRefused(SecretsUnavailable):
 
 
 async def initiation_for(
-    deps: Deps, attempt: Attempt, contact: Contact, campaign: Campaign, policy: CampaignPolicy
+    deps: Deps,
+    attempt: Attempt,
+    contact: Contact,
+    campaign: Campaign,
+    policy: CampaignPolicy,
+    *,
+    recalled: Recalled | None = None,
 ) -> dict[str, Any]:
     """Every layer of this call, merged and checked, as the provider wants it.
+
+    Args:
+        deps: The process's clients.
+        attempt: The attempt being dialled.
+        contact: Its contact.
+        campaign: Its campaign.
+        policy: The campaign's policy.
+        recalled: The person's context, when the caller read it already (saves a read).
 
     Raises:
         SecretsUnavailable: a `secret__` value cannot be decrypted with the configured keys, or
@@ -43,9 +65,11 @@ async def initiation_for(
     call = attempt.call_data or {}
     context: dict[str, Any] = {}
     if settings.context.enabled:
-        # A pure read: never take SQLite's single write connection for it.
-        async with deps.db.read() as s:
-            context = context_variables(await recall(s, contact.external_id), settings.context)
+        if recalled is None:
+            # A pure read: never take SQLite's single write connection for it.
+            async with deps.db.quick() as s:
+                recalled = Recalled(await recall(s, contact.external_id))
+        context = context_variables(recalled.context, settings.context)
     name = pick_persona(call.get("persona"), contact.persona, policy.persona)
     reason = persona_problem(name, settings.personas, campaign.agent_id, policy.allowed_overrides)
     if reason:

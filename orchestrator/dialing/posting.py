@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -124,6 +125,8 @@ async def post_and_record(
         log.warning("dial.ambiguous", attempt_id=attempt_id, reason=str(exc))
         return DialResultKind.UNKNOWN
 
+    if result.conversation_id:
+        await _remember_call(deps, result.conversation_id, attempt_id, scopes)
     await move(
         deps,
         attempt_id,
@@ -137,6 +140,23 @@ async def post_and_record(
     await _replay_early_events(deps, result.conversation_id)
     log.info("dial.initiated", attempt_id=attempt_id, conversation_id=result.conversation_id)
     return DialResultKind.INITIATED
+
+
+async def _remember_call(
+    deps: Deps, conversation_id: str, attempt_id: int, scopes: CallScopes
+) -> None:
+    """Let the web process free this call's slots the moment news of its end arrives."""
+    settings = deps.settings
+    try:
+        await deps.limiter.remember_call(
+            conversation_id,
+            attempt_id,
+            scopes.all,
+            ttl_secs=settings.max_call_secs + settings.lease_margin_secs,
+        )
+    except RedisError as exc:
+        # Only a shortcut: the worker frees the slots when it processes the end event.
+        log.warning("dial.remember_failed", attempt_id=attempt_id, error=type(exc).__name__)
 
 
 async def _post(
@@ -187,7 +207,7 @@ async def _replay_early_events(deps: Deps, conversation_id: str | None) -> None:
     """Webhooks can beat our own commit of the conversation id: process any that waited."""
     if not conversation_id:
         return
-    async with deps.db.read() as s:
+    async with deps.db.quick() as s:
         rows = (
             await s.exec(
                 select(WebhookEvent.id, WebhookEvent.event_type).where(

@@ -11,6 +11,7 @@ from datetime import date, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -251,6 +252,23 @@ def window_problem(policy: CampaignPolicy, legal: LegalBounds) -> tuple[str, str
     return None
 
 
+#: Policies by their stored JSON: validating one (windows checked over the campaign's dates) costs
+#: far more than the dict-to-JSON key, and the dialer reads the policy of every call it places.
+_POLICIES: dict[str, CampaignPolicy] = {}
+_POLICY_CACHE_SIZE = 256
+
+
 def policy_of(config: dict[str, Any] | None) -> CampaignPolicy:
-    """The validated policy stored in a campaign's `config`."""
-    return CampaignPolicy.model_validate(config or {})
+    """The validated policy stored in a campaign's `config`.
+
+    The result is shared between callers with the same config: treat it as read-only (derive
+    changed policies with `model_copy(update=...)`).
+    """
+    key = orjson.dumps(config or {}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    policy = _POLICIES.get(key)
+    if policy is None:
+        policy = CampaignPolicy.model_validate(config or {})
+        if len(_POLICIES) >= _POLICY_CACHE_SIZE:
+            _POLICIES.clear()
+        _POLICIES[key] = policy
+    return policy

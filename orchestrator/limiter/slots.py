@@ -169,6 +169,32 @@ class SlotLimiter:
         )
         return int(removed) > 0
 
+    async def remember_call(
+        self, conversation_id: str, member: str | int, scopes: list[Scope], *, ttl_secs: float
+    ) -> None:
+        """Note which leases a placed call holds, so news of its end can free them at once.
+
+        The web process reads this when a verified end-of-call webhook arrives (see
+        `release_call`), before the event is stored and processed by a worker.
+        """
+        value = "\n".join([str(member), *(s.key for s in scopes)])
+        await self._redis.set(keys.call_slots(conversation_id), value, ex=max(1, int(ttl_secs)))
+
+    async def release_call(self, conversation_id: str) -> bool:
+        """Free the leases of the call `conversation_id` (noted by `remember_call`), once.
+
+        Returns:
+            True when leases were freed; False when the call is unknown or was freed already.
+        """
+        raw: Any = await self._redis.getdel(keys.call_slots(conversation_id))
+        if not raw:
+            return False
+        member, *scope_keys = (raw.decode() if isinstance(raw, bytes) else str(raw)).split("\n")
+        removed: Any = await self._release(
+            keys=[*scope_keys, keys.burst_marks()], args=[member, keys.SLOTS_FREED_CHANNEL]
+        )
+        return int(removed) > 0
+
     async def renew(
         self, member: str | int, scopes: list[Scope], *, now: float, lease_secs: float
     ) -> bool:

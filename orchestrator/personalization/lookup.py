@@ -112,7 +112,7 @@ class Personalizer:
 
     async def _from_database(self, agent_id: str, caller: str) -> bytes | None:
         """The answer built from the database (the refresher's rules), None for a stranger."""
-        async with self._database_slots, self.db.read() as s:
+        async with self._database_slots, self.db.quick() as s:
             found = (await source.best_contacts(s, [caller], [agent_id])).get((agent_id, caller))
         if found is None:
             return None

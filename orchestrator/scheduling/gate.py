@@ -52,13 +52,21 @@ async def admit(
     campaign: Campaign,
     policy: CampaignPolicy,
     now: datetime,
+    *,
+    listed: bool | None = None,
 ) -> Gate:
-    """Decide whether `attempt` may be dialled at calendar instant `now`."""
+    """Decide whether `attempt` may be dialled at calendar instant `now`.
+
+    `listed` says whether the number is on the do-not-call list, when the caller read it
+    already (None: read it here).
+    """
     if campaign.status == "canceled":
         return Gate(ok=False, cancel_reason="campaign canceled")
-    async with deps.db.read() as s:
-        if await s.get(DoNotCall, attempt.phone_number) is not None:
-            return Gate(ok=False, cancel_reason="number on the do-not-call list")
+    if listed is None:
+        async with deps.db.quick() as s:
+            listed = await s.get(DoNotCall, attempt.phone_number) is not None
+    if listed:
+        return Gate(ok=False, cancel_reason="number on the do-not-call list")
     window = contact_window(deps, contact, attempt.phone_number, policy, now)
     if window.verdict.never:
         return Gate(ok=False, cancel_reason=window.never_reason())
@@ -77,7 +85,7 @@ async def admit(
 async def _cap_frees_at(deps: Deps, attempt: Attempt, cap: int, now: datetime) -> datetime | None:
     """When the number may be dialled again under a cap of `cap` dials per 24 h, or None: now."""
     since = deps.calendar.to_real(now - timedelta(hours=24))
-    async with deps.db.read() as s:
+    async with deps.db.quick() as s:
         starts = (
             await s.exec(
                 select(Attempt.dial_started_at)

@@ -13,22 +13,27 @@ Postgres is used through `DATABASE_URL` (asyncpg) with an ordinary pool for both
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from orchestrator.store.inline_sqlite import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so under steady write
 #: traffic from several processes a waiting writer keeps losing the lock and its latency grows
-#: long tails. We take the write lock ourselves with short sleeps instead (in the connection's
-#: own thread, so the event loop never blocks), and keep SQLite's handler for anything else.
+#: long tails. We take the write lock ourselves with short sleeps instead (yielding the event
+#: loop while we wait), and keep SQLite's handler for anything else.
 _LOCK_SLEEPS = (0.0002, 0.0005, 0.001, 0.002)
 
 
@@ -96,11 +101,24 @@ def _begin_immediate(dbapi_connection: Any) -> None:
                     raise
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(_LOCK_SLEEPS[min(tries, len(_LOCK_SLEEPS) - 1)])
+                _pause(_LOCK_SLEEPS[min(tries, len(_LOCK_SLEEPS) - 1)])
                 tries += 1
     finally:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+
+
+def _pause(secs: float) -> None:
+    """Sleep without stopping the event loop when called from SQLAlchemy's async bridge.
+
+    The "begin" hook runs in the greenlet of an async session, on the event loop's thread: a
+    blocking sleep there would freeze every other coroutine of the process while another process
+    holds the write lock.
+    """
+    if in_greenlet():
+        await_(asyncio.sleep(secs))
+    else:
+        time.sleep(secs)
 
 
 def is_sqlite(url: str) -> bool:
@@ -108,23 +126,26 @@ def is_sqlite(url: str) -> bool:
     return async_url(url).startswith("sqlite")
 
 
-def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str, *, readonly: bool = False, inline: bool = False, **kwargs: Any
+) -> AsyncEngine:
     """Create the async engine for `url`, tuned for its backend.
 
     For SQLite the write engine has exactly one connection (see the module docstring); the
-    read-only engine has a small pool.
+    read-only engines have small pools. `inline` runs SQLite on the event loop's thread instead
+    of aiosqlite's (see `store/inline_sqlite.py`): for short transactions only.
     """
     real = async_url(url)
     if real.startswith("sqlite"):
         pool = (
             {"pool_size": 4, "max_overflow": 4} if readonly else {"pool_size": 1, "max_overflow": 0}
         )
-        engine = create_async_engine(
-            real,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_timeout=300,
-            **{**pool, **kwargs},
-        )
+        timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+        driver: dict[str, Any] = {"connect_args": {"timeout": timeout}}
+        if inline:
+            path = make_url(real).database or ":memory:"
+            driver = {"async_creator": inline_creator(path, timeout=timeout)}
+        engine = create_async_engine(real, pool_timeout=300, **{**driver, **pool, **kwargs})
         _configure_sqlite(engine, readonly=readonly)
         return engine
     return create_async_engine(real, pool_pre_ping=True, **kwargs)
@@ -155,14 +176,18 @@ class Database:
 
     def __init__(self, url: str, **kwargs: Any) -> None:
         self.url = url
-        self.engine = make_engine(url, **kwargs)
+        sqlite_db = is_sqlite(url)
+        # Writes are short transactions on one connection: inline (no thread hand-offs).
+        self.engine = make_engine(url, inline=sqlite_db, **kwargs)
         self.sessions = session_factory(self.engine)
-        if is_sqlite(url):
+        if sqlite_db:
             self.read_engine = make_engine(url, readonly=True, **kwargs)
             self.read_sessions = session_factory(self.read_engine)
+            self.quick_engine = make_engine(url, readonly=True, inline=True, **kwargs)
+            self.quick_sessions = session_factory(self.quick_engine)
         else:
-            self.read_engine = self.engine
-            self.read_sessions = self.sessions
+            self.read_engine = self.quick_engine = self.engine
+            self.read_sessions = self.quick_sessions = self.sessions
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -180,8 +205,20 @@ class Database:
         async with self.read_sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def quick(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session for a few point lookups (by key or index), the hot paths' reads.
+
+        On SQLite it runs on the event loop's thread, without aiosqlite's thread hand-offs, so
+        it must never scan: use `read()` for anything that may take more than a millisecond.
+        """
+        async with self.quick_sessions() as session, session.begin():
+            yield session
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+        if self.quick_engine is not self.engine:
+            await self.quick_engine.dispose()

@@ -39,7 +39,7 @@ def _rules(campaign: Campaign) -> RetryRules:
 
 async def finish_attempt(deps: Deps, attempt_id: int) -> None:
     """Bookkeeping for a terminal attempt; safe to call any number of times."""
-    async with deps.db.read() as s:
+    async with deps.db.quick() as s:
         ended = await s.get(Attempt, attempt_id)
         if ended is None or not is_terminal(ended.state):
             return
@@ -51,30 +51,42 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
     if ended.retry_planned:
         return  # settled already (news of an end often comes twice)
 
-    async def settle(s: AsyncSession) -> Outcome | None:
-        claimed: Any = await s.exec(
-            update(Attempt)
-            .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
-            .values(retry_planned=True)
-        )
-        if int(claimed.rowcount) != 1:
-            return None
-        # One query for the four rows: this runs while the process holds the write lock.
-        attempt, contact, campaign, outcome = (
-            await s.exec(
-                select(Attempt, Contact, Campaign, Outcome)
-                .join(Contact, col(Contact.id) == Attempt.contact_id)
-                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
-                .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
-                .where(col(Attempt.id) == attempt_id)
-            )
-        ).one()
-        await _settle_contact(deps, s, attempt, contact, campaign, outcome)
-        return outcome
+    async def settle(s: AsyncSession) -> tuple[bool, Outcome | None]:
+        return await settle_in(deps, s, attempt_id)
 
     # Through the group commit: the end-of-call bookkeeping of many calls shares one commit.
-    settled = await deps.bookkeeping.run(settle)
-    await _count_burst_surcharge(deps, owner, settled)
+    settled, outcome = await deps.bookkeeping.run(settle)
+    if settled:
+        await count_burst_surcharge(deps, owner, outcome)
+
+
+async def settle_in(deps: Deps, s: AsyncSession, attempt_id: int) -> tuple[bool, Outcome | None]:
+    """The bookkeeping of a terminal attempt inside the caller's write transaction.
+
+    Plans the retry and updates the contact exactly once (compare-and-set on `retry_planned`).
+
+    Returns:
+        Whether this call settled it (False: settled already), and the attempt's outcome.
+    """
+    claimed: Any = await s.exec(
+        update(Attempt)
+        .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
+        .values(retry_planned=True)
+    )
+    if int(claimed.rowcount) != 1:
+        return False, None
+    # One query for the four rows: this runs while the process holds the write lock.
+    attempt, contact, campaign, outcome = (
+        await s.exec(
+            select(Attempt, Contact, Campaign, Outcome)
+            .join(Contact, col(Contact.id) == Attempt.contact_id)
+            .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+            .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
+            .where(col(Attempt.id) == attempt_id)
+        )
+    ).one()
+    await _settle_contact(deps, s, attempt, contact, campaign, outcome)
+    return True, outcome
 
 
 async def settle_unfinished(deps: Deps, *, older_than_secs: float = 5.0, limit: int = 200) -> int:
@@ -104,8 +116,11 @@ async def settle_unfinished(deps: Deps, *, older_than_secs: float = 5.0, limit: 
     return len(ids)
 
 
-async def _count_burst_surcharge(deps: Deps, campaign: Campaign, outcome: Outcome | None) -> None:
-    """Add a burst call's extra credits (half its 2× bill) to the campaign's daily budget."""
+async def count_burst_surcharge(deps: Deps, campaign: Campaign, outcome: Outcome | None) -> None:
+    """Add a burst call's extra credits (half its 2× bill) to the campaign's daily budget.
+
+    Called once per settled attempt, after the commit that settled it.
+    """
     if outcome is None or not outcome.is_burst or not outcome.cost_credits or campaign.id is None:
         return
     day = budget_day(deps.calendar.now(), policy_of(campaign.config))
@@ -134,7 +149,7 @@ async def release_slots(deps: Deps, attempt_id: int, campaign: Campaign, phone: 
 
 async def release_ended(deps: Deps, attempt_id: int) -> None:
     """Free the slots of an attempt whose call the provider reports over (idempotent)."""
-    async with deps.db.read() as s:
+    async with deps.db.quick() as s:
         attempt = await s.get(Attempt, attempt_id)
         campaign = await s.get(Campaign, attempt.campaign_id) if attempt is not None else None
     if attempt is not None and campaign is not None:

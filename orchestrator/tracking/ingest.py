@@ -6,16 +6,25 @@ The request handler verifies the body while receiving it (`tracking/receive.py`)
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import structlog
 
 from orchestrator.errors import ValidationFailed
 from orchestrator.tracking.event_writer import EventWriter, PendingEvent
 from orchestrator.tracking.receive import Received
 
+log = structlog.get_logger(__name__)
+
 KNOWN_TYPES = ("post_call_transcription", "post_call_audio", "call_initiation_failure")
+#: Events that say the call is over at the provider (its slots are free there).
+ENDING_TYPES = frozenset(("post_call_transcription", "call_initiation_failure"))
+
+#: Called with the conversation id of a call that ended, before its event is stored.
+OnEnded = Callable[[str], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,14 @@ def parse_envelope(body: bytes) -> tuple[str, str | None, int | None, dict[str, 
     return event_type, conversation_id, ts if isinstance(ts, int) else None, data
 
 
-async def ingest_post_call(writer: EventWriter, received: Received) -> Ingested:
+async def ingest_post_call(
+    writer: EventWriter, received: Received, *, on_ended: OnEnded | None = None
+) -> Ingested:
     """Store and enqueue one verified post-call webhook (see `tracking/receive.py`).
+
+    `on_ended` frees the slots of a call whose end this event reports, before the event is
+    stored and long before a worker processes it: the next dial need not wait for either. It
+    is a shortcut only (the worker frees them too), so its failure is logged and ignored.
 
     Raises:
         ValidationFailed: a verified body we cannot use; it is stored for inspection first.
@@ -68,6 +83,11 @@ async def ingest_post_call(writer: EventWriter, received: Received) -> Ingested:
             PendingEvent("invalid", None, None, body, status="invalid", error=str(exc))
         )
         raise
+    if on_ended is not None and conversation_id and event_type in ENDING_TYPES:
+        try:
+            await on_ended(conversation_id)
+        except Exception as exc:  # Redis down: the worker frees the slots when it processes
+            log.warning("webhook.early_release_failed", error=type(exc).__name__)
     stored = await writer.store(
         PendingEvent(event_type, conversation_id, ts, body, body_path=received.audio_location)
     )

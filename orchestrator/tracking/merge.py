@@ -7,19 +7,26 @@ known is never erased). So any order and any number of deliveries give the same 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.attempt import AttemptState, is_terminal, may_advance
 from orchestrator.domain.outcome import CallFacts
 from orchestrator.runtime import Deps
-from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Outcome
 from orchestrator.store.types import utcnow
-from orchestrator.tracking.finalize import finish_attempt, hold_slots, release_ended
+from orchestrator.tracking.finalize import (
+    count_burst_surcharge,
+    finish_attempt,
+    hold_slots,
+    release_ended,
+    release_slots,
+    settle_in,
+)
 
 #: States whose news renews the call's leases (the provider has the call).
 _RENEWS = frozenset({AttemptState.INITIATED, AttemptState.IN_PROGRESS})
@@ -34,6 +41,20 @@ _ENRICH = (
 )
 
 
+@dataclass
+class Merged:
+    """What one merge left: the attempt's state afterwards, and whether it settled the end."""
+
+    attempt: Attempt | None = None
+    terminal: bool = False
+    #: News of a live call: its leases are renewed after the commit.
+    live: bool = False
+    #: True when this merge also did the end-of-call bookkeeping (exactly one merge does).
+    settled: bool = False
+    outcome: Outcome | None = None
+    campaign: Campaign | None = None
+
+
 async def merge_facts(deps: Deps, attempt_id: int, facts: CallFacts, source: str) -> bool:
     """Merge `facts` into the attempt; True when the attempt is terminal afterwards."""
     if is_terminal(facts.state):
@@ -41,39 +62,78 @@ async def merge_facts(deps: Deps, attempt_id: int, facts: CallFacts, source: str
         # them to a waiting dial before the bookkeeping (a crash after this is caught by the
         # lease recovery, which finds the call ended and settles it).
         await release_ended(deps, attempt_id)
+
+    async def work(s: AsyncSession) -> Merged:
+        return await merge_in(deps, s, attempt_id, facts, source)
+
+    # Through the group commit: the merges (and end-of-call bookkeeping) of many calls share
+    # one transaction.
+    merged = await deps.bookkeeping.run(work)
+    await after_merge(deps, merged, released=is_terminal(facts.state))
+    return merged.terminal
+
+
+async def merge_in(
+    deps: Deps, s: AsyncSession, attempt_id: int, facts: CallFacts, source: str
+) -> Merged:
+    """Merge `facts` inside the caller's write transaction, settling the end when it comes.
+
+    Safe to run again after a rollback (the group commit may): every change is a merge or a
+    compare-and-set against the row as it is now.
+    """
     now = utcnow()
-    async with deps.db.session() as s:
-        # Lock the attempt's row: on Postgres two workers may merge news of one call at once
-        # (webhook and poll, transcription and audio), and both would find no outcome and
-        # insert one. SQLite's write lock serializes this already (FOR UPDATE is not rendered).
-        attempt = await s.get(Attempt, attempt_id, with_for_update=True)
-        if attempt is None:
-            return False
-        if may_advance(attempt.state, facts.state):
-            values = _advance_values(facts, now)
-            await transition(s, attempt_id, [AttemptState(attempt.state)], facts.state, **values)
-            await s.refresh(attempt)
-        else:
-            attempt.last_news_at = now
-            if facts.call_successful and not attempt.call_successful:
-                attempt.call_successful = facts.call_successful
-            s.add(attempt)
-        if is_terminal(facts.state) or facts.summary or facts.data_collection:
-            await _enrich_outcome(s, attempt, facts, source)
-        terminal = is_terminal(attempt.state)
-        live = AttemptState(attempt.state) in _RENEWS
-        campaign = await s.get(Campaign, attempt.campaign_id) if live else None
-    if terminal:
-        await finish_attempt(deps, attempt_id)
-    elif campaign is not None:
+    # Lock the attempt's row: on Postgres two workers may merge news of one call at once
+    # (webhook and poll, transcription and audio), and both would find no outcome and
+    # insert one. SQLite's write lock serializes this already (FOR UPDATE is not rendered).
+    attempt = await s.get(Attempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        return Merged()
+    if may_advance(attempt.state, facts.state):
+        # The row is locked, so plain assignments are as safe as a compare-and-set here.
+        for name, value in _advance_values(facts, now).items():
+            setattr(attempt, name, value)
+        attempt.state = facts.state.value
+        attempt.updated_at = now
+    else:
+        attempt.last_news_at = now
+        if facts.call_successful and not attempt.call_successful:
+            attempt.call_successful = facts.call_successful
+    s.add(attempt)
+    if is_terminal(facts.state) or facts.summary or facts.data_collection:
+        await _enrich_outcome(s, attempt, facts, source)
+    merged = Merged(attempt=attempt, terminal=is_terminal(attempt.state))
+    merged.campaign = await s.get(Campaign, attempt.campaign_id)
+    if merged.terminal and not attempt.retry_planned:
+        await s.flush()
+        merged.settled, merged.outcome = await settle_in(deps, s, attempt_id)
+    merged.live = AttemptState(attempt.state) in _RENEWS
+    return merged
+
+
+async def after_merge(deps: Deps, merged: Merged, *, released: bool) -> None:
+    """What follows a merge's commit: slots freed or renewed, burst credits counted.
+
+    Args:
+        deps: The process's clients.
+        merged: What the merge returned.
+        released: The slots were freed already (before the merge, on news of the end).
+    """
+    attempt, campaign = merged.attempt, merged.campaign
+    if attempt is None or attempt.id is None or campaign is None:
+        return
+    if merged.terminal:
+        if not released:
+            await release_slots(deps, attempt.id, campaign, attempt.phone_number)
+        if merged.settled:
+            await count_burst_surcharge(deps, campaign, merged.outcome)
+    elif merged.live:
         # News of a live call renews its leases, so a long call never loses its slots.
-        await hold_slots(deps, attempt_id, campaign, attempt.phone_number)
-        async with deps.db.read() as s:
-            ended = await s.get(Attempt, attempt_id)
+        await hold_slots(deps, attempt.id, campaign, attempt.phone_number)
+        async with deps.db.quick() as s:
+            ended = await s.get(Attempt, attempt.id)
         if ended is not None and is_terminal(ended.state):
             # The end was merged meanwhile and freed the slots before we renewed them.
-            await finish_attempt(deps, attempt_id)
-    return terminal
+            await finish_attempt(deps, attempt.id)
 
 
 def _advance_values(facts: CallFacts, now: datetime) -> dict[str, Any]:

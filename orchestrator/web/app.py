@@ -10,6 +10,7 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings, load_settings
 from orchestrator.storage import FolderStorage
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=WebMetrics(),
             storage=FolderStorage(resolved.audio_dir),
             events=EventWriter(db, queue, resolved),
+            slots=SlotLimiter(queue),
         )
         await app.state.orch.events.start()
         personalizer = personalization.open_personalization(

@@ -38,7 +38,7 @@ def require_scope(*scopes: str) -> Callable[..., Awaitable[ApiToken]]:
             )
         state: AppState = request.app.state.orch
         # A read: checking a token must not take the database's write lock.
-        async with state.db.read() as s:
+        async with state.db.quick() as s:
             token = await find_token(s, credentials.credentials)
         if token is None:
             raise ApiError(401, "unauthorized", "unknown or revoked token", headers=_CHALLENGE)

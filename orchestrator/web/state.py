@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.metrics import SharedCollector
 from orchestrator.settings import Settings
 from orchestrator.storage import Storage
@@ -45,3 +46,5 @@ class AppState:
     metrics: WebMetrics
     storage: Storage
     events: EventWriter
+    #: Frees a call's slots on news of its end (see `tracking/ingest.py`); None: no Redis.
+    slots: SlotLimiter | None = None

@@ -49,7 +49,10 @@ async def post_call(request: Request) -> Any:
         # recordings that never arrived.
         return JSONResponse({"error": "storage_unavailable", "reason": str(exc)}, status_code=503)
     try:
-        result = await ingest_post_call(state.events, received)
+        slots = state.slots
+        result = await ingest_post_call(
+            state.events, received, on_ended=slots.release_call if slots is not None else None
+        )
     except ValidationFailed:
         raise
     except Exception as exc:
