@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from orchestrator.cli.base import app, console, fail, settings
+from orchestrator.gc_tuning import tune_after_startup
 
 
 @app.command()
@@ -26,8 +27,10 @@ def web(
 
     resolved = settings()
     configure_logging(resolved)
+    application = create_app(resolved)
+    tune_after_startup()
     uvicorn.run(
-        create_app(resolved),
+        application,
         host=host or resolved.web_host,
         port=port or resolved.web_port,
         log_level="warning",
@@ -42,7 +45,9 @@ def worker() -> None:
     resolved = settings()
     from jobs.worker import make_worker
 
-    make_worker(resolved).run()
+    runner = make_worker(resolved)
+    tune_after_startup()
+    runner.run()
 
 
 sandbox_app = typer.Typer(

@@ -252,9 +252,10 @@ def window_problem(policy: CampaignPolicy, legal: LegalBounds) -> tuple[str, str
     return None
 
 
-#: Policies by their stored JSON: validating one (windows checked over the campaign's dates) costs
-#: far more than the dict-to-JSON key, and the dialer reads the policy of every call it places.
-_POLICIES: dict[str, CampaignPolicy] = {}
+#: Policies by their stored JSON, with the config each was validated from: validating one
+#: (windows checked over the campaign's dates) costs far more than the lookup, and the dialer
+#: reads the policy of every call it places.
+_POLICIES: dict[bytes, tuple[Any, CampaignPolicy]] = {}
 _POLICY_CACHE_SIZE = 256
 
 
@@ -264,11 +265,18 @@ def policy_of(config: dict[str, Any] | None) -> CampaignPolicy:
     The result is shared between callers with the same config: treat it as read-only (derive
     changed policies with `model_copy(update=...)`).
     """
-    key = orjson.dumps(config or {}, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-    policy = _POLICIES.get(key)
-    if policy is None:
-        policy = CampaignPolicy.model_validate(config or {})
-        if len(_POLICIES) >= _POLICY_CACHE_SIZE:
-            _POLICIES.clear()
-        _POLICIES[key] = policy
+    raw = config or {}
+    try:
+        key = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not plain JSON (a set, a non-string key): validate it as it is
+        return CampaignPolicy.model_validate(raw)
+    cached = _POLICIES.get(key)
+    # The key alone could match a config that is not JSON-clean (NaN is written as null):
+    # a hit must equal the JSON the policy was validated from.
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    policy = CampaignPolicy.model_validate(raw)
+    if len(_POLICIES) >= _POLICY_CACHE_SIZE:
+        _POLICIES.clear()
+    _POLICIES[key] = (orjson.loads(key), policy)
     return policy

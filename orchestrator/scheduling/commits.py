@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -34,14 +35,21 @@ Work = Callable[[AsyncSession], Awaitable[Any]]
 #: (end-of-call bookkeeping) gets its own `GroupCommit` with smaller batches, so the light and
 #: urgent work (claims before a dial) never waits behind a long transaction.
 MAX_BATCH = 64
+#: Seconds a batch may hold the write lock before it commits what it has: the lock is shared
+#: with the other processes (the web stores every webhook through it), and on SQLite a batch's
+#: work runs without yielding (see `store/inline_sqlite.py`), so a long batch is their latency.
+MAX_HOLD_SECS = 0.004
 
 
 class GroupCommit:
     """Runs queued write work in shared transactions (one flusher per process)."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, db: Database, *, max_batch: int = MAX_BATCH, max_hold_secs: float = MAX_HOLD_SECS
+    ) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._max_hold = max_hold_secs
         self._batched = is_sqlite(db.url)
         self._pending: list[tuple[Work, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
@@ -75,30 +83,37 @@ class GroupCommit:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                size = self._max_batch
-                batch, self._pending = self._pending[:size], self._pending[size:]
-                await self._flush(batch)
+                batch = self._pending[: self._max_batch]
+                self._pending = self._pending[self._max_batch :]
+                done = await self._flush(batch)
+                # Work the time budget left out goes first in the next transaction.
+                self._pending = batch[done:] + self._pending
 
-    async def _flush(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _flush(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> int:
         self._busy = True
         try:
-            await self._flush_batch(batch)
+            return await self._flush_batch(batch)
         finally:
             self._busy = False
 
-    async def _flush_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> None:
+    async def _flush_batch(self, batch: list[tuple[Work, asyncio.Future[Any]]]) -> int:
+        """Run pieces of `batch` in one transaction until the time budget; how many ran."""
         results: list[Any] = []
         try:
             async with self._db.session() as s:
+                started = time.perf_counter()
                 for work, _ in batch:
                     results.append(await work(s))
+                    if time.perf_counter() - started > self._max_hold:
+                        break
         except Exception as exc:
-            if len(batch) == 1:
-                _fail(batch[0][1], exc)
-                return
+            ran = batch[: len(results) + 1]
+            if len(ran) == 1:
+                _fail(ran[0][1], exc)
+                return 1
             # One piece failed and took the transaction with it: run each piece alone, so
             # only that one fails.
-            for work, future in batch:
+            for work, future in ran:
                 try:
                     async with self._db.session() as s:
                         value = await work(s)
@@ -106,9 +121,10 @@ class GroupCommit:
                     _fail(future, alone)
                 else:
                     _succeed(future, value)
-            return
-        for (_, future), value in zip(batch, results, strict=True):
+            return len(ran)
+        for (_, future), value in zip(batch, results, strict=False):
             _succeed(future, value)
+        return len(results)
 
 
 def _succeed(future: asyncio.Future[Any], value: Any) -> None:

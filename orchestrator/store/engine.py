@@ -14,6 +14,9 @@ Postgres is used through `DATABASE_URL` (asyncpg) with an ordinary pool for both
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +38,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: long tails. We take the write lock ourselves with short sleeps instead (yielding the event
 #: loop while we wait), and keep SQLite's handler for anything else.
 _LOCK_SLEEPS = (0.0002, 0.0005, 0.001, 0.002)
+#: Seconds between write-ahead-log checkpoints (see `Checkpointer`).
+CHECKPOINT_SECS = 0.5
 
 
 def async_url(url: str) -> str:
@@ -73,8 +78,13 @@ def _configure_sqlite(engine: AsyncEngine, *, readonly: bool = False) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Checkpoint less often: each one stalls writers, and bodies of webhooks are large.
-        cursor.execute("PRAGMA wal_autocheckpoint=8000")
+        # No checkpoint inside a commit: it would stall the committing process (its event loop,
+        # for inline connections) while it copies the log. `Checkpointer` does it aside.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        if readonly:
+            # Read sessions run inline on the event loop: a stray write must fail at once,
+            # never wait there for the write lock.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -171,20 +181,66 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+class Checkpointer:
+    """Copies SQLite's write-ahead log into the database, on a thread of its own.
+
+    SQLite would do it inside whichever commit crosses the log's threshold, stalling that
+    process for as long as the copy takes. A PASSIVE checkpoint runs beside readers and writers
+    (it copies what no reader still needs and never waits); the log is then reused from the
+    start. Every process that writes runs one (two at once simply take turns).
+    """
+
+    def __init__(self, path: str, interval_secs: float = CHECKPOINT_SECS) -> None:
+        self._path = path
+        self._interval = interval_secs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            connection = sqlite3.connect(self._path, timeout=0.1, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            while not self._stop.wait(self._interval):
+                with contextlib.suppress(sqlite3.Error):  # busy: the next round will do it
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop the thread (after one last checkpoint round at most)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 class Database:
     """Engines and session factories, built once per process."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
+    def __init__(self, url: str, *, inline_writes: bool = True, **kwargs: Any) -> None:
+        """Open the engines for `url`.
+
+        Args:
+            url: The database URL.
+            inline_writes: On SQLite, run write transactions on the event loop's thread (short
+                transactions: the worker). The web process writes webhook bodies of tens of
+                kilobytes in batches and keeps them off its loop (False).
+            **kwargs: Passed to the engines.
+        """
         self.url = url
         sqlite_db = is_sqlite(url)
-        # Writes are short transactions on one connection: inline (no thread hand-offs).
-        self.engine = make_engine(url, inline=sqlite_db, **kwargs)
+        self.engine = make_engine(url, inline=sqlite_db and inline_writes, **kwargs)
         self.sessions = session_factory(self.engine)
+        self.checkpointer: Checkpointer | None = None
         if sqlite_db:
             self.read_engine = make_engine(url, readonly=True, **kwargs)
             self.read_sessions = session_factory(self.read_engine)
             self.quick_engine = make_engine(url, readonly=True, inline=True, **kwargs)
             self.quick_sessions = session_factory(self.quick_engine)
+            path = make_url(async_url(url)).database
+            if path and path != ":memory:":
+                self.checkpointer = Checkpointer(path)
         else:
             self.read_engine = self.quick_engine = self.engine
             self.read_sessions = self.quick_sessions = self.sessions
@@ -216,7 +272,10 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop the checkpointer)."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

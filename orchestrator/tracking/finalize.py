@@ -7,6 +7,7 @@ idempotent and is done on every call, so a crash between commit and release cann
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,31 +61,76 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
         await count_burst_surcharge(deps, owner, outcome)
 
 
-async def settle_in(deps: Deps, s: AsyncSession, attempt_id: int) -> tuple[bool, Outcome | None]:
-    """The bookkeeping of a terminal attempt inside the caller's write transaction.
+@dataclass(frozen=True)
+class Locked:
+    """An attempt's rows, read in the caller's transaction with the attempt's row locked."""
 
-    Plans the retry and updates the contact exactly once (compare-and-set on `retry_planned`).
+    attempt: Attempt
+    contact: Contact
+    campaign: Campaign
+    outcome: Outcome | None
 
-    Returns:
-        Whether this call settled it (False: settled already), and the attempt's outcome.
+
+async def lock_rows(s: AsyncSession, attempt_id: int) -> Locked | None:
+    """Read the attempt with its contact, campaign and outcome in one query, locking the attempt.
+
+    On Postgres the lock (FOR UPDATE OF attempt) orders concurrent merges of one call; SQLite's
+    write lock, held by the caller's transaction, serializes them already.
     """
-    claimed: Any = await s.exec(
-        update(Attempt)
-        .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
-        .values(retry_planned=True)
-    )
-    if int(claimed.rowcount) != 1:
-        return False, None
-    # One query for the four rows: this runs while the process holds the write lock.
-    attempt, contact, campaign, outcome = (
+    row = (
         await s.exec(
             select(Attempt, Contact, Campaign, Outcome)
             .join(Contact, col(Contact.id) == Attempt.contact_id)
             .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
             .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
             .where(col(Attempt.id) == attempt_id)
+            .with_for_update(of=Attempt)
         )
-    ).one()
+    ).first()
+    return Locked(*row) if row is not None else None
+
+
+async def settle_in(
+    deps: Deps, s: AsyncSession, attempt_id: int, *, locked: Locked | None = None
+) -> tuple[bool, Outcome | None]:
+    """The bookkeeping of a terminal attempt inside the caller's write transaction.
+
+    Plans the retry and updates the contact exactly once: `retry_planned` is flipped by
+    compare-and-set, or, when the caller holds the attempt's row lock (`locked`, from
+    `lock_rows` in this transaction), checked and set under that lock.
+
+    Returns:
+        Whether this call settled it (False: settled already), and the attempt's outcome.
+    """
+    if locked is not None:
+        if locked.attempt.retry_planned:
+            return False, None
+        locked.attempt.retry_planned = True
+        s.add(locked.attempt)
+        attempt, contact, campaign, outcome = (
+            locked.attempt,
+            locked.contact,
+            locked.campaign,
+            locked.outcome,
+        )
+    else:
+        claimed: Any = await s.exec(
+            update(Attempt)
+            .where(col(Attempt.id) == attempt_id, col(Attempt.retry_planned).is_(False))
+            .values(retry_planned=True)
+        )
+        if int(claimed.rowcount) != 1:
+            return False, None
+        # One query for the four rows: this runs while the process holds the write lock.
+        attempt, contact, campaign, outcome = (
+            await s.exec(
+                select(Attempt, Contact, Campaign, Outcome)
+                .join(Contact, col(Contact.id) == Attempt.contact_id)
+                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
+                .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
+                .where(col(Attempt.id) == attempt_id)
+            )
+        ).one()
     await _settle_contact(deps, s, attempt, contact, campaign, outcome)
     return True, outcome
 

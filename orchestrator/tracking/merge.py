@@ -7,11 +7,10 @@ known is never erased). So any order and any number of deliveries give the same 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.attempt import AttemptState, is_terminal, may_advance
@@ -23,6 +22,7 @@ from orchestrator.tracking.finalize import (
     count_burst_surcharge,
     finish_attempt,
     hold_slots,
+    lock_rows,
     release_ended,
     release_slots,
     settle_in,
@@ -85,9 +85,10 @@ async def merge_in(
     # Lock the attempt's row: on Postgres two workers may merge news of one call at once
     # (webhook and poll, transcription and audio), and both would find no outcome and
     # insert one. SQLite's write lock serializes this already (FOR UPDATE is not rendered).
-    attempt = await s.get(Attempt, attempt_id, with_for_update=True)
-    if attempt is None:
+    locked = await lock_rows(s, attempt_id)
+    if locked is None:
         return Merged()
+    attempt = locked.attempt
     if may_advance(attempt.state, facts.state):
         # The row is locked, so plain assignments are as safe as a compare-and-set here.
         for name, value in _advance_values(facts, now).items():
@@ -99,13 +100,14 @@ async def merge_in(
         if facts.call_successful and not attempt.call_successful:
             attempt.call_successful = facts.call_successful
     s.add(attempt)
+    outcome = locked.outcome
     if is_terminal(facts.state) or facts.summary or facts.data_collection:
-        await _enrich_outcome(s, attempt, facts, source)
-    merged = Merged(attempt=attempt, terminal=is_terminal(attempt.state))
-    merged.campaign = await s.get(Campaign, attempt.campaign_id)
+        outcome = _enrich_outcome(s, attempt, outcome, facts, source)
+    merged = Merged(attempt=attempt, terminal=is_terminal(attempt.state), campaign=locked.campaign)
     if merged.terminal and not attempt.retry_planned:
-        await s.flush()
-        merged.settled, merged.outcome = await settle_in(deps, s, attempt_id)
+        merged.settled, merged.outcome = await settle_in(
+            deps, s, attempt_id, locked=replace(locked, outcome=outcome)
+        )
     merged.live = AttemptState(attempt.state) in _RENEWS
     return merged
 
@@ -150,8 +152,9 @@ def _advance_values(facts: CallFacts, now: datetime) -> dict[str, Any]:
     return values
 
 
-async def _enrich_outcome(s: Any, attempt: Attempt, facts: CallFacts, source: str) -> None:
-    outcome = (await s.exec(select(Outcome).where(Outcome.attempt_id == attempt.id))).first()
+def _enrich_outcome(
+    s: AsyncSession, attempt: Attempt, outcome: Outcome | None, facts: CallFacts, source: str
+) -> Outcome:
     if outcome is None:
         outcome = Outcome(
             attempt_id=attempt.id or 0,
@@ -183,6 +186,7 @@ async def _enrich_outcome(s: Any, attempt: Attempt, facts: CallFacts, source: st
     outcome.sources = sources
     outcome.updated_at = utcnow()
     s.add(outcome)
+    return outcome
 
 
 def facts_dict(facts: CallFacts) -> dict[str, Any]:
