@@ -6,9 +6,12 @@ through ONE connection: concurrent transactions of a process queue in asyncio (c
 instead of each holding a connection that fights the other processes for the lock while its
 coroutine waits for the event loop. Write transactions start with `BEGIN IMMEDIATE`, which takes
 the lock up front (a deferred transaction that reads then writes can fail at once with "database
-is locked"). Pure reads use `Database.read()`: a separate pool of deferred, read-only
-transactions that never touch the lock.
-Postgres is used through `DATABASE_URL` (asyncpg) with an ordinary pool for both.
+is locked"). Pure reads use `Database.quick()` (point lookups, run inline on the event loop's
+thread, see `store/inline_sqlite.py`) or `Database.read()` (anything longer, on aiosqlite's
+threads): read-only pools of deferred transactions that never touch the lock. Writes run inline
+too: they are short, and the lock is taken with non-blocking retries. The write-ahead log is
+checkpointed by a thread of its own (`Checkpointer`), never inside a commit.
+Postgres is used through `DATABASE_URL` (asyncpg) with an ordinary pool for all three.
 """
 
 from __future__ import annotations
