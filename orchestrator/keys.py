@@ -31,7 +31,7 @@ def burst_marks() -> str:
 
 def call_slots(conversation_id: str) -> str:
     """The attempt and scope keys of a live call, by its conversation id (for an early release)."""
-    return f"{PREFIX}:slots:call:{conversation_id}"
+    return f"{PREFIX}:call-slots:{conversation_id}"
 
 
 def pacing_bucket(name: str = "account") -> str:

@@ -72,11 +72,15 @@ class Locked:
 
 
 async def lock_rows(s: AsyncSession, attempt_id: int) -> Locked | None:
-    """Read the attempt with its contact, campaign and outcome in one query, locking the attempt.
+    """Lock the attempt's row, then read it with its contact, campaign and outcome in one query.
 
-    On Postgres the lock (FOR UPDATE OF attempt) orders concurrent merges of one call; SQLite's
-    write lock, held by the caller's transaction, serializes them already.
+    On Postgres the row lock orders concurrent merges of one call. It is taken by a statement of
+    its own: a joined `FOR UPDATE` that waited for another merge would re-read the attempt but
+    not the outcome that merge inserted (its snapshot predates it), and insert a second one.
+    SQLite's write lock, held by the caller's transaction, serializes merges already.
     """
+    if (await s.connection()).dialect.name == "postgresql":
+        await s.exec(select(Attempt.id).where(col(Attempt.id) == attempt_id).with_for_update())
     row = (
         await s.exec(
             select(Attempt, Contact, Campaign, Outcome)
@@ -84,7 +88,6 @@ async def lock_rows(s: AsyncSession, attempt_id: int) -> Locked | None:
             .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
             .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
             .where(col(Attempt.id) == attempt_id)
-            .with_for_update(of=Attempt)
         )
     ).first()
     return Locked(*row) if row is not None else None

@@ -118,3 +118,15 @@ async def test_the_remembered_call_expires(limiter: SlotLimiter, fake_redis: Any
     # A TTL under a second still expires (Redis refuses EX 0).
     await limiter.remember_call("conv_short", MEMBER, SCOPES, ttl_secs=0.2)
     assert await fake_redis.ttl(keys.call_slots("conv_short")) == 1
+
+
+async def test_the_lease_sweep_and_metrics_scan_ignore_remembered_calls(
+    limiter: SlotLimiter, fake_redis: Any
+) -> None:
+    """A remembered call is not a scope: sweeping expired leases must not trip over it."""
+    await place(limiter)
+    # Every lease has expired by then: the sweep drops them all, and the note is left alone.
+    removed = await limiter.sweep(now=NOW + LEASE + 1)
+    assert removed == 5  # the first call held two scopes, ours three
+    assert await fake_redis.exists(keys.call_slots(CONV)) == 1
+    assert await limiter.in_flight(ACCOUNT, now=NOW) == 0
