@@ -84,7 +84,9 @@ class StreamVerifier:
         for mac in self._macs:
             expected = mac.hexdigest()
             for digest in self._digests:
-                matched |= hmac.compare_digest(expected, digest)
+                # Bytes: compare_digest refuses str with non-ASCII characters (TypeError), and a
+                # forged header may carry any.
+                matched |= hmac.compare_digest(expected.encode(), digest.encode("utf-8", "replace"))
         if not matched:
             raise SignatureError("signature does not match")
         return self.timestamp

@@ -44,6 +44,10 @@ async def get_or_create(session: AsyncSession, name: str, settings: Settings) ->
         return campaign
 
 
+#: The largest id a database integer key holds.
+MAX_ID = 2**63 - 1
+
+
 async def get_by_ref(session: AsyncSession, ref: str | int) -> Campaign:
     """The campaign with numeric id `ref`, else the one named `ref`.
 
@@ -51,7 +55,8 @@ async def get_by_ref(session: AsyncSession, ref: str | int) -> Campaign:
         NotFound: no such campaign.
     """
     text = str(ref).strip()
-    if text.isdigit():
+    # ASCII digits within SQL's 64-bit integers: `isdigit` accepts "²", which `int` refuses.
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:
         campaign = await session.get(Campaign, int(text))
         if campaign is not None:
             return campaign

@@ -361,15 +361,6 @@ def _status(running: Running, method: str, path: str, **kwargs: Any) -> int:
             return 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="store/campaigns.py get_by_ref: str.isdigit() is true for '²' (and other Unicode "
-    "digits) but int('²') raises ValueError; ASCII digits past 2**63-1 raise OverflowError in "
-    "the SQLite driver. Either is a 500 on every route taking a campaign id or name "
-    "(GET /v1/campaigns/%C2%B2, GET /v1/campaigns/9223372036854775808, POST /v1/calls with "
-    '{"campaign": 9223372036854775808, ...}) instead of a 404.',
-)
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -391,13 +382,6 @@ def test_campaign_refs_that_look_numeric_are_not_server_errors(
     assert _status(running, method, path, json=body) in (404, 422)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="web/routes/calls.py get_call: attempt_id is an unbounded int; "
-    "GET /v1/calls/9223372036854775808 (or -9223372036854775809) raises OverflowError in the "
-    "SQLite driver: 500 instead of 404/422.",
-)
 @pytest.mark.parametrize("attempt_id", [2**63, -(2**63) - 1])
 def test_attempt_ids_past_64_bits_are_not_server_errors(running: Running, attempt_id: int) -> None:
     assert _status(running, "GET", f"/v1/calls/{attempt_id}") in (404, 422)
@@ -488,14 +472,6 @@ def test_metrics_content_type_is_documented(running: Running) -> None:
     assert served in DOCUMENT["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="domain/signing.py StreamVerifier.verify: hmac.compare_digest(str, str) raises "
-    "TypeError when the header's v0 digest has a non-ASCII character (HTTP headers are decoded "
-    "as latin-1). Anyone can send `ElevenLabs-Signature: t=<now>,v0=\\xe9` to "
-    "POST /webhooks/elevenlabs/post-call and get a 500 instead of a 401.",
-)
 def test_a_non_ascii_signature_is_refused_not_a_server_error(running: Running) -> None:
     header = f"t={int(time.time())},v0=\xe9"  # sent as the latin-1 byte 0xE9
     status = _status(

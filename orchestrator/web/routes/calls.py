@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,9 +105,13 @@ async def call_now(
     "/calls/{attempt_id}",
     response_model=CallState,
     summary="Where one call stands",
-    responses=responses(401, 403, 404),
+    responses=responses(401, 403, 404, 422),
 )
-async def get_call(attempt_id: int, request: Request, token: SupervisorToken) -> CallState:
+async def get_call(
+    attempt_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The attempt's id")],
+    request: Request,
+    token: SupervisorToken,
+) -> CallState:
     """The attempt's state and, once known, its conversation and outcome."""
     state: AppState = request.app.state.orch
     async with state.db.read() as s:
