@@ -124,16 +124,14 @@ async def settle_in(
         )
         if int(claimed.rowcount) != 1:
             return False, None
-        # One query for the four rows: this runs while the process holds the write lock.
+        rows = await lock_rows(s, attempt_id)
+        assert rows is not None  # the compare-and-set above found it
         attempt, contact, campaign, outcome = (
-            await s.exec(
-                select(Attempt, Contact, Campaign, Outcome)
-                .join(Contact, col(Contact.id) == Attempt.contact_id)
-                .join(Campaign, col(Campaign.id) == Attempt.campaign_id)
-                .outerjoin(Outcome, col(Outcome.attempt_id) == Attempt.id)
-                .where(col(Attempt.id) == attempt_id)
-            )
-        ).one()
+            rows.attempt,
+            rows.contact,
+            rows.campaign,
+            rows.outcome,
+        )
     await _settle_contact(deps, s, attempt, contact, campaign, outcome)
     return True, outcome
 

@@ -23,9 +23,8 @@ from orchestrator.store.models import (
     WebhookEvent,
 )
 from orchestrator.tracking.events import EventResult, process_event
-from tests.factories import make_campaign, make_contact
+from tests.tracking.test_merge import CONV, live_attempt, store
 
-CONV = "conv_once_1"
 CRM_HOOK = "https://crm.example.com/hooks/final"
 
 
@@ -49,34 +48,6 @@ def transcription_body(conversation_id: str, call_successful: str) -> bytes:
     return json.dumps(envelope).encode()
 
 
-async def live_call(deps: Deps, db: Database, config: dict[str, Any]) -> tuple[Campaign, int]:
-    """An initiated attempt known by CONV, holding its slots."""
-    campaign = await make_campaign(db, config=config)
-    _, attempt = await make_contact(db, campaign, attempt_state="initiated")
-    assert attempt is not None and attempt.id is not None
-    async with db.session() as s:
-        row = await s.get(Attempt, attempt.id)
-        assert row is not None
-        row.conversation_id = CONV
-    scopes = scopes_for(deps.settings, campaign, attempt.phone_number)
-    got = await deps.limiter.acquire(
-        attempt.id, scopes.account, scopes.others, account_cap=5, now=deps.clock(), lease_secs=600
-    )
-    assert got.ok
-    return campaign, attempt.id
-
-
-async def store_event(db: Database, conversation_id: str, body: bytes) -> int:
-    async with db.session() as s:
-        event = WebhookEvent(
-            event_type="post_call_transcription", conversation_id=conversation_id, body=body
-        )
-        s.add(event)
-        await s.flush()
-        assert event.id is not None
-        return event.id
-
-
 async def slot_holders(deps: Deps, campaign: Campaign) -> list[str]:
     scopes = scopes_for(deps.settings, campaign, "+14155550123")
     return await deps.limiter.holders(scopes.account, now=deps.clock())
@@ -92,8 +63,8 @@ async def slot_holders(deps: Deps, campaign: Campaign) -> list[str]:
 async def test_concurrent_jobs_of_one_event_apply_it_once(
     deps: Deps, db: Database, call_successful: str, config: dict[str, Any], retried: bool
 ) -> None:
-    campaign, attempt_id = await live_call(deps, db, config)
-    event_id = await store_event(db, CONV, transcription_body(CONV, call_successful))
+    campaign, attempt_id = await live_attempt(db, deps, config=config)
+    event_id = await store(db, "post_call_transcription", transcription_body(CONV, call_successful))
 
     racing = await asyncio.gather(process_event(deps, event_id), process_event(deps, event_id))
     late = await process_event(deps, event_id)
@@ -126,8 +97,10 @@ async def test_concurrent_jobs_of_one_event_apply_it_once(
 async def test_an_event_for_an_unknown_conversation_is_unmatched_and_touches_no_attempt(
     deps: Deps, db: Database
 ) -> None:
-    campaign, attempt_id = await live_call(deps, db, {})
-    event_id = await store_event(db, "conv_someone_else", transcription_body("x", "success"))
+    campaign, attempt_id = await live_attempt(db, deps, config={})
+    event_id = await store(
+        db, "post_call_transcription", transcription_body("x", "success"), "conv_someone_else"
+    )
 
     assert await process_event(deps, event_id) is EventResult.UNMATCHED
 

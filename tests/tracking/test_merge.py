@@ -80,9 +80,9 @@ async def live_attempt(db: Database, deps: Deps, **campaign_fields: Any) -> tupl
     return campaign, attempt.id
 
 
-async def store(db: Database, kind: str, body: bytes) -> int:
+async def store(db: Database, kind: str, body: bytes, conversation_id: str = CONV) -> int:
     async with db.session() as s:
-        event = WebhookEvent(event_type=kind, conversation_id=CONV, body=body)
+        event = WebhookEvent(event_type=kind, conversation_id=conversation_id, body=body)
         s.add(event)
         await s.flush()
         assert event.id is not None
