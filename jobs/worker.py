@@ -10,9 +10,13 @@ import asyncio
 import contextlib
 from typing import Any
 
+import structlog
 from arq import cron  # noqa: F401  (re-exported for deployments adding their own crons)
 from arq.worker import Worker, func
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from jobs import tasks
 from jobs.housekeeping import start_loops
@@ -21,6 +25,8 @@ from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
 from orchestrator.runtime import build_deps, close_deps
 from orchestrator.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -94,7 +100,18 @@ class OrchestratorWorker(Worker):
         """Start the jobs of `job_ids` that this worker is not already running."""
         running = self.tasks
         fresh = [j for j in job_ids if (j.decode() if isinstance(j, bytes) else j) not in running]
-        await super().start_jobs(fresh)
+        for job_id in fresh:
+            try:
+                await super().start_jobs([job_id])
+            except (WatchError, RedisConnectionError, RedisTimeoutError) as exc:
+                # Redis went away while arq was claiming this job (a restart, a failover): arq
+                # lets the error kill the worker and keeps the job's slot taken. Give the slot
+                # back and leave this job and the rest queued: the next poll (whose commands
+                # retry until Redis is back) takes them.
+                self.job_counter -= 1
+                self.sem.release()
+                log.warning("worker.poll_interrupted", error=type(exc).__name__)
+                return
 
 
 def make_worker(settings: Settings, **ctx: Any) -> Worker:
