@@ -3,6 +3,13 @@
 Keys come from `ORCH_SECRET_KEYS`, newest first: values are sealed with the first and opened
 with any. Rotation: prepend a new key, run `orchestrator contacts reseal` (every stored value is
 re-encrypted with the new key), then drop the old key.
+
+Whether a value is sealed follows from its variable's name, never from what its text looks like:
+every `secret__` value is sealed (stored as `enc:v1:` + a Fernet token), and only `secret__`
+values are ever opened. So any value round-trips exactly: a plain variable whose text happens to
+begin with `enc:v1:` is stored and read as given, and a secret that does is encrypted like any
+other. Stored data keeps its meaning: sealing only ever wrote `enc:v1:` tokens under `secret__`
+names, and those open as before.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ class SecretsUnavailable(OrchestratorError):
     """A secret must be encrypted or decrypted but no (matching) key is configured."""
 
 
+def _sealed(name: str, value: Any) -> bool:
+    """Whether `value`, stored under `name`, is a sealed secret."""
+    return is_secret(name) and isinstance(value, str) and value.startswith(_MARK)
+
+
 class SecretBox:
     """Encrypts with the first key; decrypts with any (so keys can rotate)."""
 
@@ -34,10 +46,15 @@ class SecretBox:
         return Fernet.generate_key().decode()
 
     def seal(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """Encrypt every `secret__` value; other values pass through."""
+        """Encrypt every `secret__` value (given in clear); other values pass through.
+
+        Raises:
+            SecretsUnavailable: a `secret__` value but no key configured.
+        """
         sealed: dict[str, Any] = {}
         for name, value in variables.items():
-            if is_secret(name) and not (isinstance(value, str) and value.startswith(_MARK)):
+            # Whatever the value looks like: one starting `enc:v1:` is a secret like any other.
+            if is_secret(name):
                 if self._fernet is None:
                     raise SecretsUnavailable(
                         f"{name}: secret__ variables need ORCH_SECRET_KEYS to be stored encrypted"
@@ -49,10 +66,14 @@ class SecretBox:
         return sealed
 
     def open(self, variables: Mapping[str, Any]) -> dict[str, Any]:
-        """Decrypt every sealed value (only to build a dial request)."""
+        """Decrypt every sealed `secret__` value (only to build a dial request).
+
+        Raises:
+            SecretsUnavailable: a sealed value that no configured key opens.
+        """
         opened: dict[str, Any] = {}
         for name, value in variables.items():
-            if isinstance(value, str) and value.startswith(_MARK):
+            if _sealed(name, value):
                 if self._fernet is None:
                     raise SecretsUnavailable(f"{name}: no key configured to decrypt it")
                 try:
@@ -69,13 +90,13 @@ class SecretBox:
         Raises:
             SecretsUnavailable: a sealed value that no configured key opens.
         """
-        if not any(isinstance(v, str) and v.startswith(_MARK) for v in variables.values()):
+        if not any(_sealed(name, value) for name, value in variables.items()):
             return None
         if self._fernet is None:
             raise SecretsUnavailable("no key configured to re-encrypt secret__ values")
         out: dict[str, Any] = {}
         for name, value in variables.items():
-            if isinstance(value, str) and value.startswith(_MARK):
+            if _sealed(name, value):
                 try:
                     token = self._fernet.rotate(value[len(_MARK) :].encode()).decode()
                 except InvalidToken as exc:

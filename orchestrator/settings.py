@@ -74,6 +74,28 @@ class AgentConfig(BaseModel):
     variables: dict[str, AgentVariable] = Field(default_factory=dict)
     allowed_overrides: list[str] = Field(default_factory=list)
 
+    @field_validator("variables")
+    @classmethod
+    def _held_to_the_variable_rules(
+        cls, variables: dict[str, AgentVariable]
+    ) -> dict[str, AgentVariable]:
+        """Refuse at load what the variable rules refuse: defaults go out unchecked on every call.
+
+        Every problem is named with its variable (the error's location names the agent).
+        """
+        from orchestrator.domain.initiation import check_declaration  # the rules need settings
+
+        checked: dict[str, AgentVariable] = {}
+        problems: list[str] = []
+        for name, declared in variables.items():
+            try:
+                checked[name] = check_declaration(name, declared)
+            except ValueError as exc:
+                problems.append(f"variable {name!r}: {exc}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return checked
+
 
 class ContextSettings(BaseModel):
     """Context carried from a person's last completed call to the next, as dynamic variables.

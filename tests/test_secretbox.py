@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.fernet import Fernet
 
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
 
@@ -41,11 +42,46 @@ def test_sealing_twice_gives_different_ciphertexts(key_a: str) -> None:
     assert box.seal(VARIABLES)["secret__token"] != box.seal(VARIABLES)["secret__token"]
 
 
-def test_sealing_a_sealed_dict_does_not_encrypt_again(key_a: str) -> None:
+def test_a_secret_is_sealed_whatever_it_looks_like(key_a: str) -> None:
+    # Sealing goes by the name: a value that looks sealed is a secret like any other.
     box = SecretBox([key_a])
     sealed = box.seal(VARIABLES)
-    assert box.seal(sealed) == sealed
-    assert box.open(box.seal(sealed)) == VARIABLES
+    twice = box.seal(sealed)
+    assert twice["secret__token"] != sealed["secret__token"]
+    assert box.open(twice) == sealed
+    assert box.open(box.open(twice)) == VARIABLES
+
+
+@pytest.mark.parametrize("value", ["enc:v1:hello", "enc:v1:", "enc:v1:gAAAAABnotatoken=="])
+def test_a_plain_value_that_looks_sealed_is_kept_as_given(key_a: str, value: str) -> None:
+    variables = {"note": value, "secret__token": "t"}
+    box = SecretBox([key_a])
+    sealed = box.seal(variables)
+    assert sealed["note"] == value
+    assert box.open(sealed) == variables
+    assert box.reseal({"note": value}) is None
+    # Without keys too: a plain variable never needs one.
+    assert SecretBox([]).seal({"note": value}) == {"note": value}
+    assert SecretBox([]).open({"note": value}) == {"note": value}
+
+
+@pytest.mark.parametrize("value", ["enc:v1:hello", "enc:v1:", "enc:v1:gAAAAABnotatoken=="])
+def test_a_secret_that_looks_sealed_is_encrypted_and_opens_to_itself(
+    key_a: str, key_b: str, value: str
+) -> None:
+    box = SecretBox([key_a])
+    sealed = box.seal({"secret__token": value})
+    assert sealed["secret__token"].startswith("enc:v1:") and sealed["secret__token"] != value
+    assert box.open(sealed) == {"secret__token": value}
+    resealed = SecretBox([key_b, key_a]).reseal(sealed)
+    assert resealed is not None and SecretBox([key_b]).open(resealed) == {"secret__token": value}
+
+
+def test_values_stored_before_the_name_rule_still_open(key_a: str) -> None:
+    # The stored format is unchanged: `enc:v1:` + a Fernet token of the text, under a secret__ name.
+    stored = {"secret__token": "enc:v1:" + Fernet(key_a.encode()).encrypt(b"tok").decode()}
+    stored |= {"customer_name": "Ada"}
+    assert SecretBox([key_a]).open(stored) == {"secret__token": "tok", "customer_name": "Ada"}
 
 
 def test_open_round_trips(key_a: str) -> None:

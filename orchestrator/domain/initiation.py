@@ -32,6 +32,8 @@ SECRET_PREFIX = "secret__"  # noqa: S105  (a name prefix, not a secret)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,127}$")
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
+#: A declared type with its article, for refusals ("expected an integer").
+_A = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "a boolean"}
 
 
 def is_secret(name: str) -> bool:
@@ -79,12 +81,25 @@ def coerce_text(raw: str, declared: AgentVariable | None) -> Primitive:
     raise ValueError(f"expected a boolean (true/false), got {raw!r}")
 
 
+def _encoded(
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...],
+    declared: AgentVariable | None,
+    encode: bool,
+) -> str:
+    """An object or array as the JSON text kept for it, or raise ValueError naming why not."""
+    if not encode:
+        raise ValueError("objects and arrays are not allowed; flatten or JSON-encode to a string")
+    # Encoding makes text: only a variable that is text (or undeclared) may take it; a declared
+    # number or boolean refuses an object like any other value not of its type.
+    if declared is not None and declared.type != "string":
+        raise ValueError(f"expected {_A[declared.type]}, got an object or array")
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def _check_value(path: str, value: Any, declared: AgentVariable | None, encode: bool) -> Any:
     """Return the value to keep, or raise ValueError naming what is wrong."""
     if isinstance(value, dict | list | tuple):
-        if encode:
-            return json.dumps(value, separators=(",", ":"), sort_keys=True)
-        raise ValueError("objects and arrays are not allowed; flatten or JSON-encode to a string")
+        return _encoded(value, declared, encode)
     if value is not None and not isinstance(value, str | int | float | bool):
         raise ValueError(f"unsupported type {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -116,6 +131,38 @@ def secret_safe(name: str, reason: str, value: Any) -> str:
             if shown:
                 reason = reason.replace(shown, "***")
     return reason
+
+
+def check_declaration(name: str, declared: AgentVariable) -> AgentVariable:
+    """`declared` held to the rules of a value: its default is sent unchecked on every call.
+
+    A default given as text for a number, integer or boolean is read as a CSV cell would be
+    (`"7"` → 7), and one of another type for a string variable is made text, as a value is.
+
+    Args:
+        name: the variable's name.
+        declared: its declaration.
+
+    Returns:
+        The declaration, its default kept as the rules keep a value.
+
+    Raises:
+        ValueError: the name cannot be a variable's, or the default is empty or not a value of
+            the declared type (a `secret__` default is masked in the reason).
+    """
+    reason = check_name(name)
+    if reason:
+        raise ValueError(reason)
+    default = declared.default
+    if default is None:
+        return declared
+    if default == "":
+        raise ValueError("default: empty values are never sent; leave the default out")
+    try:
+        kept = _check_value(name, default, declared, encode=False)
+    except ValueError as exc:
+        raise ValueError(f"default: {secret_safe(name, str(exc), default)}") from None
+    return declared if kept is default else declared.model_copy(update={"default": kept})
 
 
 def clean_variables(

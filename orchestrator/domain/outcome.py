@@ -76,10 +76,34 @@ def _tool_names(transcript: Any) -> set[str]:
     for turn in transcript:
         if not isinstance(turn, dict):
             continue
-        for call in turn.get("tool_calls") or []:
+        for call in _list(turn.get("tool_calls")):
             if isinstance(call, dict) and isinstance(call.get("tool_name"), str):
                 names.add(call["tool_name"])
     return names
+
+
+# The record is outside input (a signed webhook or a polled GET): a field of an unexpected shape
+# is ignored on its own, so the rest of the record still counts and the job never fails on it.
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """`value` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    """`value` when it is text, else None."""
+    return value if isinstance(value, str) else None
+
+
+def _values(results: Any, key: str) -> dict[str, Any]:
+    """`{id: item[key]}` of an analysis results object; items that are not objects are left out."""
+    return {k: v.get(key) for k, v in _object(results).items() if isinstance(v, dict)}
 
 
 def is_voicemail(termination_reason: str | None, tool_names: set[str]) -> bool:
@@ -109,31 +133,29 @@ def failed_state(termination_reason: str | None, error: Any) -> AttemptState:
 def facts_from_conversation(data: dict[str, Any]) -> CallFacts:
     """Reduce a conversation record (`post_call_transcription.data` or GET) to `CallFacts`."""
     status = str(data.get("status") or "")
-    metadata = data.get("metadata") or {}
-    analysis = data.get("analysis") or {}
-    charging = metadata.get("charging") or {}
+    metadata = _object(data.get("metadata"))
+    analysis = _object(data.get("analysis"))
+    is_burst = _object(metadata.get("charging")).get("is_burst")
     tools = _tool_names(data.get("transcript"))
-    reason = metadata.get("termination_reason")
+    reason = _text(metadata.get("termination_reason"))
     if status == "done":
         state = AttemptState.VOICEMAIL if is_voicemail(reason, tools) else AttemptState.COMPLETED
     elif status == "failed":
         state = failed_state(reason, metadata.get("error"))
     else:
         state = _STATUS_STATE.get(status, AttemptState.INITIATED)
-    dc = analysis.get("data_collection_results") or {}
-    ev = analysis.get("evaluation_criteria_results") or {}
     return CallFacts(
         state=state,
-        call_successful=analysis.get("call_successful"),
-        summary=analysis.get("transcript_summary"),
+        call_successful=_text(analysis.get("call_successful")),
+        summary=_text(analysis.get("transcript_summary")),
         termination_reason=reason,
         duration_secs=_num(metadata.get("call_duration_secs")),
         cost_credits=_num(metadata.get("cost")),
         cost_fiat=_num(metadata.get("cost_fiat")),
-        is_burst=charging.get("is_burst") if isinstance(charging, dict) else None,
+        is_burst=is_burst if isinstance(is_burst, bool) else None,
         start_time_unix=_num(metadata.get("start_time_unix_secs")),
-        data_collection={k: (v or {}).get("value") for k, v in dc.items() if isinstance(v, dict)},
-        evaluation={k: (v or {}).get("result") for k, v in ev.items() if isinstance(v, dict)},
+        data_collection=_values(analysis.get("data_collection_results"), "value"),
+        evaluation=_values(analysis.get("evaluation_criteria_results"), "result"),
         transferred=bool(tools & {"transfer_to_number", "transfer_to_human"}),
         has_audio=bool(data.get("has_audio")),
     )
@@ -181,7 +203,10 @@ def facts_from_twilio_status(params: dict[str, str]) -> CallFacts:
     duration = params.get("CallDuration")
     return CallFacts(
         state=state,
-        duration_secs=float(duration) if duration and duration.isdigit() else None,
+        # ASCII digits only: str.isdigit() is also true for '²' or '٣', which float() refuses.
+        duration_secs=float(duration)
+        if duration and duration.isascii() and duration.isdigit()
+        else None,
         termination_reason=f"twilio: {status}" + (f" ({answered_by})" if answered_by else ""),
         failure_reason=status if state in (AttemptState.BUSY, AttemptState.NO_ANSWER) else None,
         answered_by=answered_by,

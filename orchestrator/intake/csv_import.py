@@ -4,11 +4,17 @@ Bad rows are reported (line, field, reason) and written to a rejects file as the
 with the row's cells (`secret__` cells masked); the valid rows are imported regardless. Memory
 stays flat whatever the file's size: one batch of rows, and at most `KEEP_ERRORS` errors kept for
 the summary.
+
+A file that is not UTF-8 is refused whole before any row is stored (`CsvEncodingError`, naming
+the line and byte): read in another encoding, every row would be suspect. Lines the CSV reader
+cannot read (a cell over `csv.field_size_limit()`, typically a quote left open) are one refused
+row, naming the lines skipped; reading goes on after them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
 import os
@@ -17,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.intake.rows import ContactRow, RowRules
@@ -30,11 +36,24 @@ from orchestrator.store import campaigns
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign
 
-__all__ = ["BATCH", "CsvHeaderError", "ImportSummary", "RowError", "import_csv"]
+__all__ = [
+    "BATCH",
+    "CsvEncodingError",
+    "CsvHeaderError",
+    "ImportSummary",
+    "RowError",
+    "import_csv",
+]
 
 BATCH = 4000
 #: Errors kept in memory for the summary; every one goes to the rejects file.
 KEEP_ERRORS = 1000
+#: Bytes read at a time when checking the encoding.
+_CHUNK = 1 << 20
+
+
+class CsvEncodingError(CsvHeaderError):
+    """The file is not UTF-8: refused whole, before any row is stored."""
 
 
 @dataclass(frozen=True)
@@ -94,23 +113,87 @@ class _Rejects:
             self._writer.writerow([line, name, reason, *cells])
 
 
+class _Unreadable(NamedTuple):
+    """Lines the CSV reader could not make a record of, and why."""
+
+    reason: str
+
+
+def _check_utf8(raw: IO[bytes]) -> None:
+    """Read the whole file once to refuse it before anything is stored when it is not UTF-8.
+
+    Raises:
+        CsvEncodingError: naming the first byte that is not UTF-8, by line and file offset.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    start = 0
+    try:
+        while chunk := raw.read(_CHUNK):
+            decoder.decode(chunk)
+            start += len(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        # The decoder keeps an unfinished sequence from the previous chunk before this one.
+        offset = start - (len(exc.object) - len(chunk)) + exc.start
+        raise _encoding_error(raw, offset, exc.object[exc.start]) from None
+    finally:
+        raw.seek(0)
+
+
+def _encoding_error(raw: IO[bytes], offset: int, byte: int) -> CsvEncodingError:
+    """The refusal of a file whose byte at `offset` is not UTF-8."""
+    raw.seek(0)
+    line, left, previous = 1, offset, b""
+    while left > 0 and (chunk := raw.read(min(_CHUNK, left))):
+        # Lines end as the CSV reader ends them: \r\n, \n or \r.
+        line += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        if previous == b"\r" and chunk[:1] == b"\n":
+            line -= 1  # a \r\n split between two chunks
+        previous, left = chunk[-1:], left - len(chunk)
+    return CsvEncodingError(
+        f"the file is not UTF-8: line {line} has the byte 0x{byte:02X} (byte {offset + 1} of "
+        'the file); save it as UTF-8 ("CSV UTF-8") and import it again'
+    )
+
+
 def _records(
     text: io.TextIOWrapper,
-) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
-    """The header, then (first line, cells) of every non-blank record."""
-    reader = csv.reader(text)
-    header = next(reader, None)
+) -> tuple[list[str] | None, Iterator[tuple[int, list[str] | _Unreadable]]]:
+    """The header, then (first line, cells) of every non-blank record.
 
-    def records() -> Iterator[tuple[int, list[str]]]:
-        last = reader.line_num
-        for cells in reader:
-            line = reader.line_num
-            if line != last + 1 and cells:
-                # A quoted cell spanning lines: report the record's first line, where it begins.
-                line -= sum(
-                    cell.count("\n") + cell.count("\r") - cell.count("\r\n") for cell in cells
+    Raises:
+        CsvHeaderError: the header row cannot be read as CSV.
+    """
+    reader = csv.reader(text)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CsvHeaderError(f"the header row cannot be read as CSV: {exc}") from None
+
+    def records() -> Iterator[tuple[int, list[str] | _Unreadable]]:
+        while True:
+            # Each record starts on the line after the previous one ended (a blank line is a
+            # record too, with no cells): counting the line breaks inside its cells instead
+            # misses the last one of a quoted cell still open at the end of the file.
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader drops what it read of the record and goes on with the next line.
+                end = reader.line_num
+                lines = f"line {line}" if end <= line else f"lines {line}-{end}"
+                yield (
+                    line,
+                    _Unreadable(f"{lines} cannot be read as CSV ({exc}; a quote left open?)"),
                 )
-            last = reader.line_num
+                continue
+            except UnicodeDecodeError:
+                # Checked before reading: the file changed since.
+                raise CsvEncodingError(
+                    f"the file is not UTF-8 from line {line} on (it changed during the import)"
+                ) from None
             if cells:
                 yield line, cells
 
@@ -139,6 +222,7 @@ async def import_csv(
         workers: validation processes (default: some for large files, none for small ones).
 
     Raises:
+        CsvEncodingError: the file is not UTF-8 (nothing is stored).
         CsvHeaderError: the header is missing or lacks a required column.
     """
     async with db.session() as session:
@@ -147,6 +231,7 @@ async def import_csv(
     box = SecretBox([k.get_secret_value() for k in settings.secret_keys])
     with ExitStack() as stack:
         raw = stack.enter_context(path.open("rb"))
+        _check_utf8(raw)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         header, records = _records(text)
         if header is None:
@@ -166,8 +251,19 @@ async def import_csv(
     return run.summary
 
 
-#: A batch on its way: the records' first lines, their cells, their validation results.
-_Batch = tuple[list[int], list[list[str]], "asyncio.Future[list[Checked]]"]
+#: A batch on its way: the records' first lines, their cells, the problems of those refused
+#: while reading (by position in the batch; not validated), the validation results of the rest.
+_Batch = tuple[
+    list[int], list[list[str]], dict[int, list[tuple[str, str]]], "asyncio.Future[list[Checked]]"
+]
+
+
+def _merged(checked: list[Checked], unread: dict[int, list[tuple[str, str]]]) -> list[Checked]:
+    """The results of a whole batch: those validated, with the unread records in their places."""
+    if not unread:
+        return checked
+    rest = iter(checked)
+    return [unread[i] if i in unread else next(rest) for i in range(len(checked) + len(unread))]
 
 
 class _Run:
@@ -192,32 +288,44 @@ class _Run:
 
     async def feed(
         self,
-        records: Iterator[tuple[int, list[str]]],
+        records: Iterator[tuple[int, list[str] | _Unreadable]],
         raw: io.BufferedReader,
         on_bytes: Callable[[int], None] | None,
     ) -> None:
         """Validate and store every record, reporting progress per stored batch."""
         lines: list[int] = []
         batch: list[list[str]] = []
+        unread: dict[int, list[tuple[str, str]]] = {}
         for line, cells in records:
             self.summary.rows += 1
             lines.append(line)
-            batch.append(cells)
+            if isinstance(cells, _Unreadable):
+                unread[len(batch)] = [("(row)", cells.reason)]
+                batch.append([])
+            else:
+                batch.append(cells)
             if len(batch) >= BATCH:
-                self._inflight.append((lines, batch, await self.validator.submit(batch)))
-                lines, batch = [], []
+                await self._submit(lines, batch, unread)
+                lines, batch, unread = [], [], {}
                 # Keep each worker busy with one batch while this process writes another.
                 while len(self._inflight) > self.validator.workers:
                     await self._drain(raw, on_bytes)
         if batch:
-            self._inflight.append((lines, batch, await self.validator.submit(batch)))
+            await self._submit(lines, batch, unread)
         while self._inflight:
             await self._drain(raw, on_bytes)
 
+    async def _submit(
+        self, lines: list[int], batch: list[list[str]], unread: dict[int, list[tuple[str, str]]]
+    ) -> None:
+        readable = [cells for i, cells in enumerate(batch) if i not in unread] if unread else batch
+        self._inflight.append((lines, batch, unread, await self.validator.submit(readable)))
+
     async def _drain(self, raw: io.BufferedReader, on_bytes: Callable[[int], None] | None) -> None:
-        lines, cells, future = self._inflight.popleft()
+        lines, cells, unread, future = self._inflight.popleft()
         good: list[ContactRow] = []
-        for line, row_cells, checked in zip(lines, cells, await future, strict=True):
+        checked_batch = _merged(await future, unread)
+        for line, row_cells, checked in zip(lines, cells, checked_batch, strict=True):
             if isinstance(checked, ContactRow):
                 good.append(checked)
             else:

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from orchestrator.errors import NotFound, SignatureError, ValidationFailed
 
 
 def _problems(exc: ValidationFailed) -> list[dict[str, str]]:
     return [{"field": field, "reason": reason} for field, reason in exc.problems]
+
+
+def body_parse_failure(exc: HTTPException) -> str | None:
+    """Why FastAPI could not parse a body it reads for a route, or None for any other error.
+
+    FastAPI answers a body it fails to parse (other than a JSON syntax error, which is a
+    `RequestValidationError`) with a bare 400 raised *from* the parse error; nothing else the
+    app raises is a 400 with a cause, which is how that case is told apart from the rest.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"is not JSON text in UTF-8: {cause}"
+    if isinstance(cause, RecursionError):
+        return "is JSON nested too deeply to parse"
+    return f"could not be read ({type(cause).__name__})"
 
 
 def install(app: FastAPI) -> None:
@@ -36,4 +55,14 @@ def install(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in err.get("loc", ())), "reason": err.get("msg", "")}
             for err in exc.errors()
         ]
+        return JSONResponse({"error": "invalid_request", "problems": problems}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        # A body that cannot be parsed is invalid input like a JSON syntax error: the same 422
+        # naming the body, which every route with a body documents (FastAPI's 400 is not).
+        reason = body_parse_failure(exc)
+        if reason is None:
+            return await http_exception_handler(request, exc)
+        problems = [{"field": "body", "reason": reason}]
         return JSONResponse({"error": "invalid_request", "problems": problems}, status_code=422)

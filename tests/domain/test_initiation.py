@@ -296,3 +296,34 @@ def test_redact_never_lets_a_secret_through(variables: dict[str, Any], secret: s
     assert {k: v for k, v in redacted.items() if not k.startswith("secret__")} == {
         k: v for k, v in variables.items() if not k.startswith("secret__")
     }
+
+
+# --- encode_objects keeps the declared type --------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["integer", "number", "boolean"])
+@pytest.mark.parametrize("value", [[1], {"a": 1}, [], {}])
+def test_an_object_for_a_declared_non_text_variable_is_refused_even_when_encoding(
+    kind: str, value: Any
+) -> None:
+    agent = AgentConfig(variables={"visits": AgentVariable(type=kind)})
+    with pytest.raises(ValidationFailed) as info:
+        clean_variables({"visits": value}, agent, encode_objects=True)
+    # (Also reported as missing: refused, it leaves the declared variable without a value.)
+    reasons = [
+        reason for field, reason in info.value.problems if field == "dynamic_variables.visits"
+    ]
+    assert any("object or array" in reason for reason in reasons), reasons
+
+
+@pytest.mark.parametrize("agent", [OPEN, AgentConfig(variables={"tags": AgentVariable()})])
+def test_an_object_for_a_text_or_undeclared_variable_is_encoded(agent: AgentConfig) -> None:
+    cleaned = clean_variables({"tags": ["a", 1]}, agent, encode_objects=True)
+    assert cleaned == {"tags": '["a",1]'}
+
+
+def test_a_secret_object_refusal_does_not_show_the_value() -> None:
+    agent = AgentConfig(variables={"secret__pin": AgentVariable(type="integer")})
+    with pytest.raises(ValidationFailed) as info:
+        clean_variables({"secret__pin": {"pin": 98765}}, agent, encode_objects=True)
+    assert "98765" not in str(info.value.problems)

@@ -10,6 +10,7 @@ from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.outcome import (
     facts_from_conversation,
     facts_from_initiation_failure,
+    facts_from_twilio_status,
     is_voicemail,
 )
 
@@ -201,3 +202,61 @@ def test_failed_conversations_keep_busy_and_no_answer_apart() -> None:
         {"status": "failed", "metadata": {"termination_reason": "call_initiation_failure: busy"}}
     )
     assert polled.state is AttemptState.BUSY
+
+
+# --- records of unexpected shapes: each odd field is ignored, the rest still counts ------------
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"metadata": "x"},
+        {"metadata": [1, 2]},
+        {"analysis": "x"},
+        {"analysis": {"data_collection_results": [1]}},
+        {"analysis": {"evaluation_criteria_results": "passed"}},
+        {"metadata": {"charging": "x", "termination_reason": 5}},
+        {"transcript": [{"tool_calls": 3}, {"tool_calls": {"tool_name": "end_call"}}]},
+    ],
+)
+def test_a_field_of_an_odd_shape_is_ignored_on_its_own(odd: dict[str, Any]) -> None:
+    facts = facts_from_conversation({"status": "done", **odd})
+    assert facts.state is AttemptState.COMPLETED
+    assert facts.data_collection == {} and facts.evaluation == {}
+    assert facts.termination_reason is None and facts.is_burst is None
+
+
+def test_the_well_formed_fields_beside_an_odd_one_still_count() -> None:
+    record = conversation()
+    record["analysis"]["data_collection_results"] = ["not", "an", "object"]
+    record["transcript"].append({"role": "agent", "tool_calls": 7})
+    facts = facts_from_conversation(record)
+    assert facts.state is AttemptState.COMPLETED and facts.duration_secs == 74.0
+    assert facts.summary == "Ada agreed to pay on Friday." and facts.data_collection == {}
+
+
+def test_text_fields_that_are_not_text_are_ignored() -> None:
+    facts = facts_from_conversation(
+        {
+            "status": "failed",
+            "metadata": {"termination_reason": {"busy": True}, "charging": {"is_burst": "yes"}},
+            "analysis": {"call_successful": True, "transcript_summary": ["a"]},
+        }
+    )
+    assert facts.state is AttemptState.FAILED
+    assert (facts.termination_reason, facts.call_successful, facts.summary) == (None, None, None)
+    assert facts.is_burst is None
+
+
+# --- Twilio status callbacks ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("duration", ["²", "٣", "１２", "1.5", "-1", " 3", ""])
+def test_a_twilio_duration_that_is_not_ascii_digits_is_ignored(duration: str) -> None:
+    facts = facts_from_twilio_status({"CallStatus": "completed", "CallDuration": duration})
+    assert facts.state is AttemptState.COMPLETED and facts.duration_secs is None
+
+
+def test_a_twilio_duration_in_ascii_digits_is_kept() -> None:
+    facts = facts_from_twilio_status({"CallStatus": "completed", "CallDuration": "042"})
+    assert facts.duration_secs == 42.0

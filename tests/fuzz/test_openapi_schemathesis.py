@@ -18,25 +18,22 @@ Nothing is excluded. The two webhooks in the document (ElevenLabs post-call, Twi
 fuzzed too, but without a valid HMAC / Twilio signature they can only answer 401: their bodies and
 signature headers are fuzzed by hypothesis in `test_parsers_hypothesis.py`.
 
-Known bugs are pinned by `xfail(strict=True)` tests below with their reproducing input; the
-fuzzer steps around exactly those inputs and answers (`_known_server_error`, `_BODY_PARSE_400`,
-`/metrics`' content type, `_without_known_mismatches`), so that everything else stays checked.
-Remove each when its bug is fixed (its xfail then fails as XPASS, which says so).
+Findings are pinned by tests below with their reproducing input. A new one goes in as an
+`xfail(strict=True)` test until it is fixed (the xfail then fails as XPASS, which says so); if the
+fuzzer keeps hitting it meanwhile, step around exactly its inputs in the test above, and remove
+that step with the marker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import json
-import re
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 import schemathesis
@@ -80,9 +77,6 @@ ROW: dict[str, Any] = {
 #: so that routes are exercised past their 404.
 SEEDED_PATH = {"campaign": CAMPAIGN, "external_id": "crm-1", "attempt_id": "1"}
 
-#: FastAPI's own answer to a body it cannot decode (see `test_undecodable_json_bodies_...`).
-_BODY_PARSE_400 = {"detail": "There was an error parsing the body"}
-
 
 def make_settings(folder: Path, redis_url: str = "redis://127.0.0.1:6379/0") -> Settings:
     """Settings isolated from the machine, with one agent and a secret key."""
@@ -106,54 +100,8 @@ def make_settings(folder: Path, redis_url: str = "redis://127.0.0.1:6379/0") -> 
 
 # Building the app does no I/O (resources are opened in its lifespan).
 DOCUMENT: dict[str, Any] = create_app(make_settings(Path("unused"))).openapi()
-
-
-def _without_known_mismatches(document: dict[str, Any]) -> dict[str, Any]:
-    """The document minus its known mismatches, each pinned by a strict xfail below."""
-    fuzzed = copy.deepcopy(document)
-    hours = fuzzed["components"]["schemas"]["CallingHours"]["properties"]
-    for name in ("start", "end"):
-        # test_calling_hours_are_documented_as_they_are_answered: `format: time` is RFC 3339
-        # full-time, which needs an offset; answers carry local times ("09:00:00").
-        assert hours[name].pop("format") == "time"
-    return fuzzed
-
-
-schema = schemathesis.openapi.from_dict(_without_known_mismatches(DOCUMENT))
-
-
-def _crashes_campaign_lookup(ref: object) -> bool:
-    """A campaign reference that makes `store.campaigns.get_by_ref` raise (a 500): digits that
-    are not ASCII ('²'.isdigit() is true, int('²') fails) or past SQLite's 64-bit integers.
-    Pinned by `test_campaign_refs_that_look_numeric_are_not_server_errors`."""
-    text = str(ref).strip()
-    return text.isdigit() and (not text.isascii() or int(text) > INT64_MAX)
-
-
-_OFFSET = re.compile(r"(?:[zZ]|[+-][0-9]{2}(?::?[0-9]{2})?)$")
-
-
-def _has_zoned_hours(body: dict[str, Any]) -> bool:
-    """Calling hours written with a UTC offset ("09:00:00Z"): a 500, or accepted and then
-    crashing the window calculation. Pinned by `test_calling_hours_with_an_offset_...`."""
-    hours = body.get("calling_hours")
-    return isinstance(hours, dict) and any(
-        isinstance(hours.get(k), str) and _OFFSET.search(hours[k].strip()) for k in ("start", "end")
-    )
-
-
-def _known_server_error(case: schemathesis.Case[Any]) -> bool:
-    """Inputs of the known 500s (and only those), which the fuzzer steps around."""
-    path = case.path_parameters or {}
-    attempt = path.get("attempt_id")
-    body = case.body if isinstance(case.body, dict) else {}
-    return (
-        # Pinned by test_attempt_ids_past_64_bits_are_not_server_errors.
-        (isinstance(attempt, int) and not isinstance(attempt, bool) and abs(attempt) > INT64_MAX)
-        or _crashes_campaign_lookup(unquote(str(path.get("campaign", ""))))
-        or _crashes_campaign_lookup(body.get("campaign", ""))
-        or _has_zoned_hours(body)
-    )
+# A copy: DOCUMENT stays exactly what the app serves (test_the_served_document_is_the_one_fuzzed).
+schema = schemathesis.openapi.from_dict(copy.deepcopy(DOCUMENT))
 
 
 @schema.hook
@@ -231,27 +179,10 @@ def running(tmp_path_factory: pytest.TempPathFactory, redis_server: str) -> Iter
 def test_no_server_errors_and_every_answer_documented(
     case: schemathesis.Case[Any], running: Running
 ) -> None:
-    if _known_server_error(case):
-        return
     response = case.call(app=running.app, headers=running.auth)
-    if response.status_code == 400 and _json(response.content) == _BODY_PARSE_400:
-        return  # pinned by test_undecodable_json_bodies_get_the_documented_error_answer
-    excluded = []
-    if case.operation.label == "GET /metrics":
-        excluded.append(content_type_conformance)  # pinned by test_metrics_content_type_...
     case.validate_response(
-        response,
-        checks=[c for c in CHECKS if c not in excluded],
-        headers=running.auth,
-        transport_kwargs={"app": running.app},
+        response, checks=CHECKS, headers=running.auth, transport_kwargs={"app": running.app}
     )
-
-
-def _json(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
 
 
 PROTECTED = sorted(
@@ -341,7 +272,7 @@ def test_documented_happy_paths_conform(running: Running) -> None:
             assert response.json()["variables"]["secret__pin"] == "***"
 
 
-# --- Findings: each a strict xfail with its reproducing request -------------------------------
+# --- Findings: each with its reproducing request (a strict xfail while open) ------------------
 
 
 ORCHESTRATOR = str(Path(create_app.__code__.co_filename).parents[1])
@@ -387,15 +318,6 @@ def test_attempt_ids_past_64_bits_are_not_server_errors(running: Running, attemp
     assert _status(running, "GET", f"/v1/calls/{attempt_id}") in (404, 422)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="A JSON body that is not UTF-8 (e.g. b'\\xff') on a route whose body FastAPI parses "
-    "(POST /v1/calls, POST /v1/campaigns, PATCH /v1/campaigns/{c}, POST /v1/do-not-call, "
-    'POST .../opt-out) gets FastAPI\'s 400 {"detail": "There was an error parsing the body"}: '
-    "undocumented on most of them, and never the API's ErrorBody ({error, reason}); "
-    "web/errors.py has no handler for HTTPException.",
-)
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -409,6 +331,8 @@ def test_attempt_ids_past_64_bits_are_not_server_errors(running: Running, attemp
 def test_undecodable_json_bodies_get_the_documented_error_answer(
     running: Running, method: str, path: str
 ) -> None:
+    """A JSON body that is not UTF-8, on a route whose body FastAPI parses: was FastAPI's 400
+    `{"detail": "There was an error parsing the body"}`, undocumented on most of these routes."""
     operation = schema[path][method]
     names = {p.name for p in operation.path_parameters}
     case = operation.Case(
@@ -418,19 +342,14 @@ def test_undecodable_json_bodies_get_the_documented_error_answer(
     )
     response = case.call(app=running.app, headers=running.auth)
     assert str(response.status_code) in DOCUMENT["paths"][path][method.lower()]["responses"]
-    assert "error" in response.json(), response.text
+    assert response.status_code == 422
+    [problem] = response.json()["problems"]
+    assert problem["field"] == "body" and "UTF-8" in problem["reason"], response.text
+    case.validate_response(
+        response, checks=CHECKS, headers=running.auth, transport_kwargs={"app": running.app}
+    )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="domain/campaign_policy.py CallingHours accepts times with a UTC offset "
-    "('09:00:00Z' parses to an aware time) and then compares them with naive ones: with one of "
-    "start/end given, in its own _opens validator (a TypeError, which pydantic does not turn "
-    "into a validation error); with both, in domain/windows.py DailyHours.__and__ when "
-    "intersected with the (naive) legal hours during intake/campaign_spec.py resolve_create. "
-    "Either way POST /v1/campaigns (and PATCH) answer 500 instead of 422.",
-)
 @pytest.mark.parametrize(
     "hours",
     [{"start": "09:00:00Z"}, {"end": "18:00:00+02:00"}, {"start": "09:00Z", "end": "18:00Z"}],
@@ -438,35 +357,24 @@ def test_undecodable_json_bodies_get_the_documented_error_answer(
 def test_calling_hours_with_an_offset_are_refused_not_a_server_error(
     running: Running, hours: dict[str, str]
 ) -> None:
+    """Were parsed to aware times and compared with naive ones (a TypeError in `CallingHours`'
+    own check, or in `DailyHours.__and__` against the legal hours): a 500."""
     name = "hours-" + "-".join(hours)
     status = _status(running, "POST", "/v1/campaigns", json={"name": name, "calling_hours": hours})
     assert status == 422
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="CampaignOut.calling_hours.start/end are documented as `format: time`, which in "
-    "OpenAPI 3.1 / JSON Schema is RFC 3339 full-time and needs an offset ('09:00:00Z'); the "
-    "answers carry local times without one ('09:00:00'), so every campaign answer (GET/POST/"
-    "PATCH /v1/campaigns...) violates its schema. (The same format invites clients to send an "
-    "offset, see test_calling_hours_with_an_offset_are_refused_not_a_server_error.)",
-)
 def test_calling_hours_are_documented_as_they_are_answered(running: Running) -> None:
-    real = schemathesis.openapi.from_dict(DOCUMENT)
-    case = real["/v1/campaigns/{campaign}"]["GET"].Case(path_parameters={"campaign": CAMPAIGN})
+    """Were documented as `format: time` (RFC 3339 full-time, which needs an offset) but
+    answered as local times without one ("09:00:00")."""
+    case = schema["/v1/campaigns/{campaign}"]["GET"].Case(path_parameters={"campaign": CAMPAIGN})
     response = case.call(app=running.app, headers=running.auth)
     assert response.status_code == 200
     assert case.operation.is_valid_response(response), response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="GET /metrics answers Prometheus text (text/plain; version=1.0.0) but the document "
-    "says application/json (web/routes/health.py: no response_class / responses content).",
-)
 def test_metrics_content_type_is_documented(running: Running) -> None:
+    """Answered Prometheus text (text/plain; version=1.0.0) but documented application/json."""
     with asgi.get_client(running.app) as client:
         served = client.get("/metrics").headers["content-type"].split(";")[0]
     assert served in DOCUMENT["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

@@ -150,3 +150,16 @@ def test_import_prints_a_summary_and_the_rejects_file(env: dict[str, str], tmp_p
     rejects = tmp_path / "contacts.rejects.csv"
     assert rejects.is_file()
     assert rejects.read_text().splitlines()[1].startswith("3,visits,")
+
+
+def test_import_of_a_file_that_is_not_utf8_exits_with_a_message(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    file = tmp_path / "latin1.csv"
+    file.write_bytes(b"external_id,phone_number,customer_name\nx,+14155550123,Jos\xe9\n")
+    result = CliRunner().invoke(app, ["contacts", "import", str(file), "-c", "spring"], env=env)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an escaped error
+    shown = " ".join(result.output.split())  # the console wraps long lines
+    assert "not UTF-8" in shown and "line 2" in shown and "0xE9" in shown
+    assert "Traceback" not in result.output

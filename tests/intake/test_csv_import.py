@@ -407,3 +407,155 @@ async def test_a_persona_column_is_checked_against_the_campaign(
     assert summary.accepted == 1
     assert [(e.line, e.field) for e in summary.errors] == [(3, "persona")]
     assert (await contacts_by_external_id(db))["crm-1"].persona == "calm"
+
+
+# --- files that are not UTF-8 -------------------------------------------------------------------
+
+
+async def test_a_file_that_is_not_utf8_is_refused_whole_naming_line_and_byte(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    from orchestrator.intake.csv_import import CsvEncodingError
+
+    # More good rows than a batch before the bad byte: none of them may be stored either.
+    good = "".join(f"crm-{i},+1415555{i:04d},,Person {i},,,,\n" for i in range(5000))
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + good).encode() + b"crm-x,+14155559999,,Jos\xe9,,,,\n")
+    with pytest.raises(CsvEncodingError, match=r"line 5002 has the byte 0xE9") as info:
+        await import_csv(db, settings, path, "c")
+    assert isinstance(info.value, CsvHeaderError)  # every caller's "cannot import" refusal
+    assert "UTF-8" in str(info.value)
+    assert await contacts_by_external_id(db) == {}
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1 << 20])
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+async def test_the_bad_byte_is_found_whatever_the_reading_chunks(
+    db: Database,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+    newline: str,
+) -> None:
+    from orchestrator.intake import csv_import
+
+    monkeypatch.setattr(csv_import, "_CHUNK", chunk)
+    # Multi-byte characters split across chunks are fine; the cut one on line 3 is not.
+    lines = ["external_id,phone_number,customer_name", "a,+14155550123,Zoë 日本", "b,+1415555"]
+    head = newline.join(lines).encode() + b"0124," + "名".encode()[:2] + newline.encode()
+    path = tmp_path / "cut.csv"
+    path.write_bytes(head + b"c,+14155550125,Cy" + newline.encode())
+    offset = len(newline.join(lines).encode()) + len(b"0124,")  # where the cut sequence starts
+    with pytest.raises(csv_import.CsvEncodingError) as info:
+        await import_csv(db, settings, path, "c")
+    assert f"line 3 has the byte 0xE5 (byte {offset + 1} of the file)" in str(info.value)
+
+
+async def test_a_utf8_file_with_a_byte_order_mark_imports(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffexternal_id,phone_number,customer_name\nx,+14155550123,Zoë\n".encode())
+    summary = await import_csv(db, settings, path, "c")
+    assert (summary.accepted, summary.rejected) == (1, 0)
+    assert (await contacts_by_external_id(db))["x"].variables["customer_name"] == "Zoë"
+
+
+# --- records the CSV reader cannot read whole ----------------------------------------------------
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+async def test_a_cell_left_open_at_the_end_is_reported_at_its_first_line(
+    db: Database, settings: Settings, tmp_path: Path, newline: str
+) -> None:
+    text = newline.join(
+        ["external_id,phone_number,customer_name", "x,+14155550123,Ada", 'y,bad,"Bob', "Jr", ""]
+    )
+    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert [(e.line, e.field) for e in summary.errors] == [(3, "phone_number")]
+
+
+async def test_an_oversized_cell_is_a_refused_row_and_reading_goes_on(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    # The open cell holds lines 3-4 within the limit; line 5 takes it over.
+    limit = csv.field_size_limit()
+    text = (
+        "external_id,phone_number,customer_name\n"
+        "a,+14155550123,Ada\n"  # 2
+        'b,+14155550124,"' + "x" * (limit - 30) + "\n"  # 3: the quote is never closed
+        "c,+14155550125,Cy\n"  # 4: swallowed by the open quote
+        + "y" * 50
+        + "\n"  # 5: where the cell outgrows the limit
+        + "d,+14155550126,Dee\n"  # 6: read again from here
+    )
+    rejects = tmp_path / "rejects.csv"
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", rejects_path=rejects)
+    assert (summary.rows, summary.accepted, summary.rejected) == (3, 2, 1)
+    [error] = summary.errors
+    assert (error.line, error.field) == (3, "(row)")
+    assert "lines 3-5" in error.reason and "field limit" in error.reason
+    assert set(await contacts_by_external_id(db)) == {"a", "d"}
+    written = list(csv.DictReader(rejects.open(encoding="utf-8")))
+    assert [(r["line"], r["field"]) for r in written] == [("3", "(row)")]
+
+
+async def test_an_oversized_cell_keeps_its_place_among_the_errors(
+    db: Database, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.intake import csv_import
+
+    monkeypatch.setattr(csv_import, "BATCH", 2)  # the unreadable record mid-batch, and last
+    big = "z" * (csv.field_size_limit() + 1)
+    text = (
+        "external_id,phone_number,customer_name\n"
+        "a,bad,A\n"  # 2
+        f"b,+14155550124,{big}\n"  # 3
+        "c,bad,C\n"  # 4
+        "d,+14155550125,D\n"  # 5
+        f"e,+14155550126,{big}\n"  # 6
+    )
+    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    assert (summary.rows, summary.accepted, summary.rejected) == (5, 1, 4)
+    assert [(e.line, e.field) for e in summary.errors] == [
+        (2, "phone_number"),
+        (3, "(row)"),
+        (4, "phone_number"),
+        (6, "(row)"),
+    ]
+    assert "line 3 cannot" in summary.errors[1].reason
+
+
+async def test_an_oversized_header_is_a_header_error(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    text = '"' + "h" * (csv.field_size_limit() + 1) + "\nx\n"
+    with pytest.raises(CsvHeaderError, match="header row cannot be read"):
+        await import_csv(db, settings, write(tmp_path, text), "c")
+
+
+# --- values that look sealed --------------------------------------------------------------------
+
+
+async def test_values_that_look_sealed_are_stored_and_read_as_given(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    key = SecretBox.generate_key()
+    keyed = settings.model_copy(update={"secret_keys": [SecretStr(key)]})
+    text = "external_id,phone_number,customer_name,note,secret__token\n" + (
+        "crm-1,+14155550123,enc:v1:Ada,enc:v1:hello,enc:v1:tok_PLAIN_42\n"
+    )
+    path = write(tmp_path, text)
+    assert (await import_csv(db, keyed, path, "c")).accepted == 1
+    stored = (await contacts_by_external_id(db))["crm-1"].variables
+    assert stored["note"] == "enc:v1:hello" and stored["customer_name"] == "enc:v1:Ada"
+    assert stored["secret__token"] != "enc:v1:tok_PLAIN_42"
+    assert SecretBox([key]).open(stored) == {
+        "customer_name": "enc:v1:Ada",
+        "note": "enc:v1:hello",
+        "secret__token": "enc:v1:tok_PLAIN_42",
+    }
+    again = await import_csv(db, keyed, path, "c")
+    assert (again.updated, again.unchanged) == (0, 1)

@@ -68,3 +68,19 @@ def test_keys_come_from_the_environment_comma_separated(monkeypatch: pytest.Monk
     assert keys == [new, old]
     sealed = SecretBox([old]).seal({"secret__t": "x"})
     assert SecretBox(keys).open(sealed) == {"secret__t": "x"}
+
+
+async def test_a_plain_value_that_looks_sealed_is_left_alone(db: Database) -> None:
+    key = SecretBox.generate_key()
+    campaign = await make_campaign(db)
+    contact, _attempt = await make_contact(db, campaign, "look-alike", "+14155550150")
+    async with db.session() as s:
+        stored = await s.get(Contact, contact.id)
+        assert stored is not None
+        stored.variables = {"note": "enc:v1:hello"}
+
+    done = await reseal_all(db, SecretBox([key]))
+    assert (done.contacts, done.attempts) == (0, 0)
+    async with db.session() as s:
+        again = await s.get(Contact, contact.id)
+    assert again is not None and again.variables == {"note": "enc:v1:hello"}

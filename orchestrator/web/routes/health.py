@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -35,7 +35,13 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "degraded", **checks}, 200 if ok else 503)
 
 
-@router.get("/metrics")
+# The response class only documents the answer as `text/plain` (the route builds its own
+# Response with Prometheus' exact content type, version included).
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition format"}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition."""
     state: AppState = request.app.state.orch
