@@ -33,7 +33,8 @@ from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.store.inline_sqlite import inline_creator
+from orchestrator.store.inline_sqlite import InlineConnection, inline_creator
+from orchestrator.store.write_turns import Priority, WriteTurns
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so under steady write
@@ -41,6 +42,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: long tails. We take the write lock ourselves with short sleeps instead (yielding the event
 #: loop while we wait), and keep SQLite's handler for anything else.
 _LOCK_SLEEPS = (0.0002, 0.0005, 0.001, 0.002)
+#: An urgent writer (see `store/write_turns.py`) keeps retrying often: background writers stand
+#: back while it waits, so the lock is usually free within one of their transactions.
+_URGENT_SLEEPS = (0.0002, 0.0005)
 #: Seconds between write-ahead-log checkpoints (see `Checkpointer`).
 CHECKPOINT_SECS = 0.5
 
@@ -71,7 +75,9 @@ def _asyncpg_query(url: str) -> str:
     return f"{base}?{urlencode([('ssl' if k == 'sslmode' else k, v) for k, v in pairs])}"
 
 
-def _configure_sqlite(engine: AsyncEngine, *, readonly: bool = False) -> None:
+def _configure_sqlite(
+    engine: AsyncEngine, *, readonly: bool = False, turns: WriteTurns | None = None
+) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so "begin" below decides the mode.
@@ -95,30 +101,62 @@ def _configure_sqlite(engine: AsyncEngine, *, readonly: bool = False) -> None:
         if readonly:
             conn.exec_driver_sql("BEGIN")
         else:
-            _begin_immediate(conn.connection.dbapi_connection)
+            _begin_immediate(conn.connection.dbapi_connection, turns)
 
 
-def _begin_immediate(dbapi_connection: Any) -> None:
-    """Take the write lock, retrying briefly and fairly while another process holds it."""
-    cursor = dbapi_connection.cursor()
+def _raw_inline(dbapi_connection: Any) -> sqlite3.Connection | None:
+    """The sqlite3 connection under SQLAlchemy's adapter, when it runs inline on this thread."""
+    inner = getattr(dbapi_connection, "_connection", None)
+    return inner.raw() if isinstance(inner, InlineConnection) else None
+
+
+def _begin_immediate(dbapi_connection: Any, turns: WriteTurns | None = None) -> None:
+    """Take the write lock, retrying briefly while another process holds it.
+
+    With `turns`, a background writer first lets waiting urgent writers (the web) go, and an
+    urgent writer marks that it waits (see `store/write_turns.py`).
+
+    On an inline connection the tries go to the driver directly. Through SQLAlchemy's adapter
+    each refused try raised an exception whose traceback holds its frames in a reference cycle:
+    a writer waiting for another process's transaction made hundreds of them a second, and the
+    cyclic collector then stopped the event loop for about 100 ms at a time to free them.
+    """
+    urgent = turns is not None and turns.priority is Priority.URGENT
+    sleeps = _URGENT_SLEEPS if urgent else _LOCK_SLEEPS
+    raw = _raw_inline(dbapi_connection)
+    cursor = raw if raw is not None else dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA busy_timeout=0")
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         tries = 0
         while True:
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
+            if turns is not None:
+                turns.defer(_pause)
+            if _try_begin(cursor):
                 break
-            except Exception as exc:  # the driver's OperationalError ("database is locked")
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                _pause(_LOCK_SLEEPS[min(tries, len(_LOCK_SLEEPS) - 1)])
-                tries += 1
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            if turns is not None:
+                turns.waiting()
+            _pause(sleeps[min(tries, len(sleeps) - 1)])
+            tries += 1
+        if turns is not None:
+            turns.acquired(waited=tries > 0)
     finally:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
+        if raw is None:
+            cursor.close()
+
+
+def _try_begin(cursor: Any) -> bool:
+    """`BEGIN IMMEDIATE`: True when it took the lock, False when another process holds it."""
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except Exception as exc:  # the driver's OperationalError ("database is locked")
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        return False
+    return True
 
 
 def _pause(secs: float) -> None:
@@ -140,13 +178,19 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(
-    url: str, *, readonly: bool = False, inline: bool = False, **kwargs: Any
+    url: str,
+    *,
+    readonly: bool = False,
+    inline: bool = False,
+    priority: Priority = Priority.BACKGROUND,
+    **kwargs: Any,
 ) -> AsyncEngine:
     """Create the async engine for `url`, tuned for its backend.
 
     For SQLite the write engine has exactly one connection (see the module docstring); the
     read-only engines have small pools. `inline` runs SQLite on the event loop's thread instead
-    of aiosqlite's (see `store/inline_sqlite.py`): for short transactions only.
+    of aiosqlite's (see `store/inline_sqlite.py`): for short transactions only. `priority` is the
+    write engine's turn at the lock among processes (see `store/write_turns.py`).
     """
     real = async_url(url)
     if real.startswith("sqlite"):
@@ -155,11 +199,12 @@ def make_engine(
         )
         timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
         driver: dict[str, Any] = {"connect_args": {"timeout": timeout}}
+        path = make_url(real).database or ":memory:"
         if inline:
-            path = make_url(real).database or ":memory:"
             driver = {"async_creator": inline_creator(path, timeout=timeout)}
         engine = create_async_engine(real, pool_timeout=300, **{**driver, **pool, **kwargs})
-        _configure_sqlite(engine, readonly=readonly)
+        turns = WriteTurns(path, priority) if path != ":memory:" and not readonly else None
+        _configure_sqlite(engine, readonly=readonly, turns=turns)
         return engine
     return create_async_engine(real, pool_pre_ping=True, **kwargs)
 
@@ -221,19 +266,29 @@ class Checkpointer:
 class Database:
     """Engines and session factories, built once per process."""
 
-    def __init__(self, url: str, *, inline_writes: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        inline_writes: bool = True,
+        write_priority: Priority = Priority.BACKGROUND,
+        **kwargs: Any,
+    ) -> None:
         """Open the engines for `url`.
 
         Args:
             url: The database URL.
-            inline_writes: On SQLite, run write transactions on the event loop's thread (short
-                transactions: the worker). The web process writes webhook bodies of tens of
-                kilobytes in batches and keeps them off its loop (False).
+            inline_writes: On SQLite, run write transactions on the event loop's thread (they
+                are short; False moves them to aiosqlite's thread).
+            write_priority: On SQLite, this process's turn at the write lock: `URGENT` for the
+                web, whose clients wait on its writes (see `store/write_turns.py`).
             **kwargs: Passed to the engines.
         """
         self.url = url
         sqlite_db = is_sqlite(url)
-        self.engine = make_engine(url, inline=sqlite_db and inline_writes, **kwargs)
+        self.engine = make_engine(
+            url, inline=sqlite_db and inline_writes, priority=write_priority, **kwargs
+        )
         self.sessions = session_factory(self.engine)
         self.checkpointer: Checkpointer | None = None
         if sqlite_db:

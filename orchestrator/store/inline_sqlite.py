@@ -59,6 +59,10 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
+    def raw(self) -> sqlite3.Connection | None:
+        """The driver's connection (usable here: it lives on this thread), if open."""
+        return self._connection
+
     def stop(self) -> None:
         """Close the connection (there is no thread to stop)."""
         self._running = False

@@ -15,6 +15,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings, load_settings
 from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
+from orchestrator.store.write_turns import Priority
 from orchestrator.tracking.event_writer import EventWriter
 from orchestrator.web import errors, problems, schemas
 from orchestrator.web.body_limit import BodyLimit
@@ -42,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(resolved.database_url)
+        # Webhook senders wait on this process's writes: the worker's backlog goes second.
+        db = Database(resolved.database_url, write_priority=Priority.URGENT)
         queue = await create_pool(
             # No command retries here: in a Redis outage a webhook gets a quick 503 (the provider
             # may retry; an event stored before the failure is swept up later), not a hang.

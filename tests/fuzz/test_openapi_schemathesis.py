@@ -66,7 +66,6 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-INT64_MAX = 2**63 - 1
 CAMPAIGN = "fuzz"
 ROW: dict[str, Any] = {
     "external_id": "crm-1",

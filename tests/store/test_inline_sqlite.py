@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import threading
 import time
@@ -137,6 +138,34 @@ async def test_a_write_waits_for_another_connection_without_blocking_the_loop(
     async with db.session() as s:
         timeout = (await s.exec(text("PRAGMA busy_timeout"))).scalar_one()  # type: ignore[call-overload]
     assert timeout == SQLITE_BUSY_TIMEOUT_MS
+
+
+async def test_waiting_for_the_lock_leaves_no_cyclic_garbage(db: Database) -> None:
+    """Refused tries must not build reference cycles: the web retries hundreds of times a
+    second while the worker commits, and the cyclic collector freeing them stopped its event
+    loop for about 100 ms at a time (webhook p99)."""
+    async with db.session() as s:
+        s.add(campaign("warm-up"))
+    locked, waited_enough, committing = threading.Event(), threading.Event(), threading.Event()
+    holder = threading.Thread(
+        target=_hold_write_lock, args=(db_path(db), locked, waited_enough, committing)
+    )
+    holder.start()
+    gc.collect()
+    gc.disable()
+    try:
+        assert await asyncio.to_thread(locked.wait, 10)
+        waited_enough.set()  # let go after HOLD_SECS: hundreds of refused tries meanwhile
+        async with db.session() as s:
+            s.add(campaign("waiter"))
+        assert committing.is_set()
+        cyclic = gc.collect()
+    finally:
+        gc.enable()
+        waited_enough.set()
+        await asyncio.to_thread(holder.join, 10)
+    # A handful from the session itself; the refused tries made thousands.
+    assert cyclic < 100
 
 
 async def test_quick_sessions_start_no_thread_unlike_the_threaded_read_engine(
