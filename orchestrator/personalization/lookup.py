@@ -11,17 +11,18 @@ request is ever written back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import orjson
 import structlog
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from orchestrator import keys
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.personalization import records, source
 from orchestrator.personalization.builder import contact_answer, unknown_answer
 from orchestrator.personalization.metrics import PersonalizationMetrics
+from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.personalization.request import known_agents
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
@@ -39,7 +40,7 @@ class Personalizer:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RecordReader,
         db: Database,
         box: SecretBox,
         metrics: PersonalizationMetrics,
@@ -62,28 +63,35 @@ class Personalizer:
     def open(
         cls, settings: Settings, db: Database, box: SecretBox, registry: CollectorRegistry
     ) -> Personalizer:
-        """A personalizer with its own Redis client, whose timeouts are the budget."""
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.personalization_budget_secs,
-            socket_connect_timeout=settings.personalization_budget_secs,
-        )
+        """A personalizer with its own Redis connection, whose timeouts are the budget."""
+        redis = RecordReader(settings.redis_url, timeout=settings.personalization_budget_secs)
         return cls(settings, redis, db, box, PersonalizationMetrics(registry))
 
     async def close(self) -> None:
-        """Close the Redis client."""
-        await self.redis.aclose()
+        """Close the Redis connection."""
+        await self.redis.close()
 
     def defaults_for(self, agent_id: str) -> bytes:
         """The unknown caller's answer for `agent_id` (built at start-up)."""
         found = self.defaults.get(agent_id)
         return found if found is not None else self.defaults[self.settings.agent_id]
 
-    async def answer(self, agent_id: str, caller: str) -> bytes:
-        """The answer for `caller` calling `agent_id`."""
+    async def answer(
+        self, agent_id: str, caller: str, *, before_database: Callable[[str], None] | None = None
+    ) -> bytes:
+        """The answer for `caller` calling `agent_id`.
+
+        Args:
+            agent_id: The agent called.
+            caller: The caller's number (E.164).
+            before_database: Called with `caller` on a miss, before the database is asked; what
+                it raises (the request's refusal) is not caught.
+        """
         try:
             record = await self.redis.get(keys.personalization_record(agent_id, caller))
         except Exception as exc:
+            if before_database is not None:
+                before_database(caller)  # a bad number is refused, Redis or not
             self.metrics.fallback["redis"].inc()
             log.warning("personalization.redis_failed", error=type(exc).__name__)
             return self.defaults_for(agent_id)
@@ -95,6 +103,8 @@ class Personalizer:
                 self.metrics.fallback["record"].inc()
                 log.warning("personalization.record_unreadable", error=str(exc))
                 return self.defaults_for(agent_id)
+        if before_database is not None:
+            before_database(caller)
         self.metrics.misses.inc()
         try:
             found = await asyncio.wait_for(self._from_database(agent_id, caller), self.budget)
@@ -112,8 +122,15 @@ class Personalizer:
 
     async def _from_database(self, agent_id: str, caller: str) -> bytes | None:
         """The answer built from the database (the refresher's rules), None for a stranger."""
-        async with self._database_slots, self.db.quick() as s:
-            found = (await source.best_contacts(s, [caller], [agent_id])).get((agent_id, caller))
+        async with self._database_slots:
+            # Most misses are strangers: a cheap probe first, the full read only for a contact.
+            async with self.db.quick_connection() as conn:
+                if not await source.has_contact(conn, caller, agent_id):
+                    return None
+            async with self.db.quick() as s:
+                found = (await source.best_contacts(s, [caller], [agent_id])).get(
+                    (agent_id, caller)
+                )
         if found is None:
             return None
         try:

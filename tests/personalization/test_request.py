@@ -80,7 +80,7 @@ def test_non_object_is_422() -> None:
         ({"call_sid": 12}, "call_sid", "string"),
         ({"caller_id": "4155550123"}, "caller_id", "E.164"),
         ({"called_number": "+1415555"}, "called_number", "E.164"),
-        ({"caller_id": "+99912345678"}, "caller_id", "E.164"),
+        ({"called_number": "+99912345678"}, "called_number", "E.164"),
         ({"agent_id": "agent_nobody"}, "agent_id", "unknown agent"),
         ({"call_sid": ""}, "call_sid", "characters"),
     ],
@@ -93,3 +93,15 @@ def test_each_bad_field_is_named(change: dict[str, object], field: str, reason: 
     assert isinstance(problems, list)
     assert [p["field"] for p in problems] == [field]
     assert reason in problems[0]["reason"]
+
+
+def test_a_caller_shaped_like_e164_but_outside_any_number_plan_is_refused_by_check_caller() -> None:
+    # `parse` checks the caller's shape only; the number plan is checked before the database.
+    parsed = GATE.parse(orjson.dumps({**GOOD, "caller_id": "+99912345678"}))
+    with pytest.raises(Refused) as caught:
+        GATE.check_caller(parsed.caller_id)
+    assert caught.value.status == 422
+    problems = orjson.loads(caught.value.body)["problems"]
+    assert [p["field"] for p in problems] == ["caller_id"]
+    assert "E.164" in problems[0]["reason"]
+    GATE.check_caller(GOOD["caller_id"])  # a valid one passes

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from orchestrator.devstack import free_port
 from orchestrator.domain.persona import Persona
+from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.personalization.refresher import Refresher
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
@@ -126,6 +127,20 @@ async def test_unknown_caller_gets_defaults_and_the_unknown_persona(hook: Hook) 
         ({HEADER: "nope"}, b"{}", 401, "unauthorized"),
         ({HEADER: SECRET}, b"{not json", 400, "invalid_json"),
         ({HEADER: SECRET}, b'{"caller_id": "12"}', 422, "invalid_request"),
+        # E.164-shaped but in no number plan: refused on the miss, before the database.
+        (
+            {HEADER: SECRET},
+            orjson.dumps(
+                {
+                    "caller_id": "+99912345678",
+                    "agent_id": AGENT,
+                    "called_number": "+14155550100",
+                    "call_sid": "CA1",
+                }
+            ),
+            422,
+            "invalid_request",
+        ),
         ({HEADER: SECRET}, b"x" * 9000, 413, "body_too_large"),
     ],
 )
@@ -158,11 +173,11 @@ async def test_missing_fields_are_each_named(hook: Hook) -> None:
 async def test_redis_down_answers_the_defaults(hook: Hook) -> None:
     personalizer = hook.app.state.personalization.personalizer
     alive = personalizer.redis
-    personalizer.redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    personalizer.redis = RecordReader(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     try:
         response = await hook.call()
     finally:
-        await personalizer.redis.aclose()
+        await personalizer.redis.close()
         personalizer.redis = alive
     assert response.status_code == 200
     assert response.json()["dynamic_variables"]["customer_name"] == "unknown"

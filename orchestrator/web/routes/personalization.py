@@ -1,7 +1,8 @@
 """`POST /webhooks/elevenlabs/personalization`: who is calling, answered while it rings.
 
-A lean route (a plain Starlette endpoint, no dependency machinery or model parsing): its whole
-cost is the checks, one Redis GET and returning the stored bytes. Order of checks: declared
+A lean route: a plain ASGI endpoint (no request or response objects, no dependency machinery or
+model parsing) behind the app's usual middleware, so its whole cost is the checks, one Redis GET
+(`personalization/record_reader.py`) and sending the stored bytes. Order of checks: declared
 size (413) → secret header (401) → body read under the cap (413) → JSON and fields (400/422).
 Only those answer 4xx; past them every failure answers the agent's defaults with 200, because a
 5xx or a late answer would fail the caller's call. `GET /version` is a static JSON route kept as
@@ -17,6 +18,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from orchestrator import __version__
 from orchestrator.personalization.lookup import Personalizer
@@ -30,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 PATH = "/webhooks/elevenlabs/personalization"
 _JSON = "application/json"
+_JSON_BYTES = _JSON.encode()
 _VERSION = orjson.dumps({"version": __version__})
 
 
@@ -41,43 +44,65 @@ class PersonalizationRoute:
         self.gate = gate
         self.max_body = max_body
         self.metrics = personalizer.metrics
+        self._header = gate.header.encode("latin-1")
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer one request (never 5xx)."""
         started = time.perf_counter()
         agent_id = None
+        status = 200
         try:
-            body = await self._checked_body(request)
+            body = await self._checked_body(scope, receive)
             inbound = self.gate.parse(body)
             agent_id = inbound.agent_id
-            content = await self.personalizer.answer(inbound.agent_id, inbound.caller_id)
-            response = Response(content, media_type=_JSON)
+            content = await self.personalizer.answer(
+                inbound.agent_id, inbound.caller_id, before_database=self.gate.check_caller
+            )
         except Refused as refused:
             counter = self.metrics.rejected.get(refused.status)
             if counter is not None:
                 counter.inc()
-            response = Response(refused.body, status_code=refused.status, media_type=_JSON)
+            status, content = refused.status, refused.body
         except Exception as exc:
             # A bug or a client that went away: the call still gets every declared variable.
             self.metrics.fallback["error"].inc()
             log.warning("personalization.failed", error=type(exc).__name__)
-            fallback = self.personalizer.defaults_for(agent_id or "")
-            response = Response(fallback, media_type=_JSON)
+            content = self.personalizer.defaults_for(agent_id or "")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", _JSON_BYTES),
+                    (b"content-length", b"%d" % len(content)),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
         self.metrics.seconds.observe(time.perf_counter() - started)
-        return response
 
-    async def _checked_body(self, request: Request) -> bytes:
-        headers = request.headers
-        declared = headers.get("content-length")
+    async def _checked_body(self, scope: Scope, receive: Receive) -> bytes:
+        declared = None
+        given = None
+        header = self._header
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == header:
+                given = value
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise self._too_large()
-        self.gate.authenticate(headers.get(self.gate.header))
+        self.gate.authenticate(given.decode("latin-1") if given is not None else None)
         body = b""
-        async for chunk in request.stream():
-            body += chunk
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionResetError("the client went away")
+            body += message.get("body", b"")
             if len(body) > self.max_body:
                 raise self._too_large()
-        return body
+            if not message.get("more_body", False):
+                return bytes(body)
 
     def _too_large(self) -> Refused:
         return Refused(
@@ -86,10 +111,12 @@ class PersonalizationRoute:
         )
 
 
-async def personalization(request: Request) -> Response:
-    """The provider's personalization webhook (reference §4)."""
-    route: PersonalizationRoute = request.app.state.personalization
-    return await route.handle(request)
+class _Endpoint:
+    """The route's ASGI app (Starlette serves a non-function endpoint as raw ASGI)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route: PersonalizationRoute = scope["app"].state.personalization
+        await route.handle(scope, receive, send)
 
 
 async def version(_request: Request) -> Response:
@@ -98,7 +125,8 @@ async def version(_request: Request) -> Response:
 
 
 router = APIRouter(tags=["webhooks"])
-router.add_route(PATH, personalization, methods=["POST"], include_in_schema=False)
+# Starlette serves a callable that is not a function as a raw ASGI app.
+router.add_route(PATH, _Endpoint(), methods=["POST"], include_in_schema=False)  # type: ignore[arg-type]
 router.add_route("/version", version, methods=["GET"], include_in_schema=False)
 
 
