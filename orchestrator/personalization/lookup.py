@@ -55,6 +55,7 @@ class Personalizer:
         # and closes overflow connections (a thread and a file open each), which under a burst
         # of unknown callers costs more than the queries. Waiting here counts in the budget.
         self._database_slots = asyncio.Semaphore(_DATABASE_LOOKUPS)
+        self.probe = source.ContactProbe(db)
         self.defaults = {
             agent: orjson.dumps(unknown_answer(settings, agent)) for agent in known_agents(settings)
         }
@@ -68,8 +69,9 @@ class Personalizer:
         return cls(settings, redis, db, box, PersonalizationMetrics(registry))
 
     async def close(self) -> None:
-        """Close the Redis connection."""
+        """Close the Redis connection and the probe's."""
         await self.redis.close()
+        self.probe.close()
 
     def defaults_for(self, agent_id: str) -> bytes:
         """The unknown caller's answer for `agent_id` (built at start-up)."""
@@ -124,9 +126,8 @@ class Personalizer:
         """The answer built from the database (the refresher's rules), None for a stranger."""
         async with self._database_slots:
             # Most misses are strangers: a cheap probe first, the full read only for a contact.
-            async with self.db.quick_connection() as conn:
-                if not await source.has_contact(conn, caller, agent_id):
-                    return None
+            if not await self.probe.has_contact(caller, agent_id):
+                return None
             async with self.db.quick() as s:
                 found = (await source.best_contacts(s, [caller], [agent_id])).get(
                     (agent_id, caller)

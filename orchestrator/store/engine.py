@@ -104,7 +104,13 @@ def _configure_sqlite(
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         if readonly:
-            conn.exec_driver_sql("BEGIN")
+            # Straight to the driver when inline: through `exec_driver_sql` the BEGIN cost as
+            # much as the point lookup it opens (the hot paths' reads).
+            raw = _raw_inline(conn.connection.dbapi_connection)
+            if raw is not None:
+                raw.execute("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN")
         else:
             _begin_immediate(conn.connection.dbapi_connection, turns)
 
