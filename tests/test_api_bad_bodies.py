@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.domain.campaign_policy import LOCAL_TIME_PATTERN, CallingHours
+from orchestrator.domain.campaign_policy import CallingHours
+from orchestrator.domain.windows import LOCAL_TIME_PATTERN
 from orchestrator.web.app import create_app
 from tests.web import api_support
 from tests.web.api_support import Api

@@ -8,17 +8,15 @@ created, with the field and the reason.
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -28,6 +26,7 @@ from orchestrator.domain.windows import (
     DailyHours,
     LegalBounds,
     LegalLimits,
+    LocalTime,
     WindowSpec,
     check_days,
     never_opens,
@@ -42,38 +41,6 @@ OVERRIDABLE = ("prompt", "first_message", "language", "voice", "llm", "tts")
 
 #: Outcome keys retry delays are configured under.
 RETRY_KEYS = ("no_answer", "busy", "voicemail", "failed", "failure", "unknown")
-
-#: A time of day as answered (`09:00:00`, `09:00:00.500000`) and as usually written (`09:00`).
-LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$"
-
-
-def _without_offset(value: time) -> time:
-    """Refuse a time with a UTC offset (`09:00:00Z`; a number of seconds parses as UTC too).
-
-    Calling hours are wall-clock times read in each contact's own zone, so an offset means
-    nothing there; compared with the naive legal hours it would also raise a TypeError.
-    """
-    if value.tzinfo is not None:
-        raise ValueError(
-            "must be a local time of day without a UTC offset (HH:MM or HH:MM:SS): calling "
-            "hours are read in each contact's own time zone"
-        )
-    return value
-
-
-#: A wall-clock time without an offset. Documented by a pattern, not `format: time`: that is
-#: RFC 3339 full-time, which needs an offset, so the answers would not match it.
-LocalTime = Annotated[
-    time,
-    AfterValidator(_without_offset),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": LOCAL_TIME_PATTERN,
-            "description": "Local time of day, HH:MM or HH:MM:SS, without a UTC offset",
-        }
-    ),
-]
 
 
 class CallingHours(BaseModel):

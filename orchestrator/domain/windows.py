@@ -14,10 +14,18 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 ALL_DAYS: frozenset[int] = frozenset(range(7))
 DEFAULT_LEGAL_START = time(8, 0)
@@ -82,14 +90,47 @@ class DailyHours:
         return f"{hours} {','.join(names)}"
 
 
+#: A time of day as answered (`09:00:00`, `09:00:00.500000`) and as usually written (`09:00`).
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$"
+
+
+def _without_offset(value: time) -> time:
+    """Refuse a time with a UTC offset (`09:00:00Z`; a number of seconds parses as UTC too).
+
+    Calling hours are wall-clock times read in each contact's own zone, so an offset means
+    nothing there; compared with the naive legal hours it would also raise a TypeError.
+    """
+    if value.tzinfo is not None:
+        raise ValueError(
+            "must be a local time of day without a UTC offset (HH:MM or HH:MM:SS): calling "
+            "hours are read in each contact's own time zone"
+        )
+    return value
+
+
+#: A wall-clock time without an offset. Documented by a pattern, not `format: time`: that is
+#: RFC 3339 full-time, which needs an offset, so the answers would not match it.
+LocalTime = Annotated[
+    time,
+    AfterValidator(_without_offset),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LOCAL_TIME_PATTERN,
+            "description": "Local time of day, HH:MM or HH:MM:SS, without a UTC offset",
+        }
+    ),
+]
+
+
 class LegalRule(BaseModel):
     """Stricter bounds for one region: a country (`DE`) or a subdivision (`US-FL`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     region: str
-    start: time = DEFAULT_LEGAL_START
-    end: time = DEFAULT_LEGAL_END
+    start: LocalTime = DEFAULT_LEGAL_START
+    end: LocalTime = DEFAULT_LEGAL_END
     days: list[int] | None = None
     max_attempts_per_24h: int | None = Field(default=None, ge=1)
 
@@ -137,8 +178,8 @@ class LegalBounds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    default_start: time = DEFAULT_LEGAL_START
-    default_end: time = DEFAULT_LEGAL_END
+    default_start: LocalTime = DEFAULT_LEGAL_START
+    default_end: LocalTime = DEFAULT_LEGAL_END
     rules: list[LegalRule] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -229,3 +229,20 @@ def test_verdicts_agree_with_local_clocks(
         while probe < verdict.opens_at:
             assert not open_at(probe)
             probe += timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"default_start": "08:00:00Z"},
+        {"default_end": "21:00+02:00"},
+        {"rules": [{"region": "DE", "end": "18:00Z"}]},
+    ],
+)
+def test_legal_hours_with_a_utc_offset_are_refused_naming_the_reason(
+    given: dict[str, object],
+) -> None:
+    # Legal hours are wall-clock times of each contact's zone; an offset used to pass here and
+    # then fail every window comparison with naive times (a TypeError at dial time).
+    with pytest.raises(ValidationError, match="without a UTC offset"):
+        LegalBounds.model_validate(given)
