@@ -86,6 +86,8 @@ class RecordReader:
         self._pending: deque[asyncio.Future[Any]] = deque()
         self._reading: asyncio.Task[None] | None = None
         self._connecting: asyncio.Lock | None = None
+        #: Connection attempts that failed, so GETs that waited for one fail with it.
+        self._failures = 0
         #: GETs asked for in this turn of the event loop, written together at its end.
         self._outgoing: list[bytes] = []
 
@@ -134,24 +136,37 @@ class RecordReader:
     async def _connect(self) -> asyncio.StreamWriter:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
+        failures = self._failures
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
                 return self._writer  # another request connected meanwhile
+            if self._failures != failures:
+                # The attempt this GET waited for failed: trying again in turn would make the
+                # last of N waiting GETs wait N timeouts.
+                raise RedisUnavailable("cannot connect to Redis: the attempt in progress failed")
             target = self._target
+            opened: asyncio.StreamWriter | None = None
             try:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(target.host, target.port, ssl=target.ssl),
                     self._timeout,
                 )
+                opened = writer
                 parser = hiredis.Reader()
                 for command in target.handshake():
                     writer.write(command)
                     reply = await asyncio.wait_for(_reply(reader, parser), self._timeout)
                     if isinstance(reply, Exception):
-                        writer.close()
                         raise RedisUnavailable(f"Redis refused the connection: {reply}")
+                opened = None
             except OSError as exc:
+                self._failures += 1
                 raise RedisUnavailable(f"cannot connect to Redis: {exc}") from exc
+            finally:
+                if opened is not None:
+                    # A handshake refused, timed out or cancelled: nothing else closes it, and
+                    # the transport stays registered with the loop, the socket open for good.
+                    opened.close()
             self._writer = writer
             self._reading = asyncio.create_task(self._read(reader, parser, writer))
             return writer
