@@ -173,10 +173,14 @@ async def _run(stack: LocalStack) -> list[Figure]:
     static_rounds: list[LoadResult] = []
     hook_rounds: list[LoadResult] = []
     per_round = CEILING_REQUESTS // CEILING_ROUNDS
+    web = next(p.popen.pid for p in stack.processes if p.name == "web")
+    cpu = {"static": 0.0, "webhook": 0.0}
     for n in range(CEILING_ROUNDS):
+        before = _cpu_secs(web)
         static_rounds.append(
             await run_load(stack.web_url, static, count=per_round, connections=CONNECTIONS)
         )
+        middle = _cpu_secs(web)
         hook_rounds.append(
             await run_load(
                 stack.web_url,
@@ -185,8 +189,19 @@ async def _run(stack: LocalStack) -> list[Figure]:
                 connections=CONNECTIONS,
             )
         )
+        cpu["static"] += middle - before
+        cpu["webhook"] += _cpu_secs(web) - middle
     static_ceiling = _median(static_rounds)
     hook_ceiling = _median(hook_rounds)
+    served = per_round * CEILING_ROUNDS
+    if cpu["webhook"] > 0:
+        # The load generator shares the machine (and near the static ceiling it needs about a
+        # core itself): the web's own CPU per request is the ratio without it.
+        print(
+            f"   web process CPU per request: static {1e6 * cpu['static'] / served:.0f} µs, "
+            f"webhook {1e6 * cpu['webhook'] / served:.0f} µs "
+            f"(ratio {cpu['static'] / cpu['webhook']:.2f})"
+        )
     print(
         "   ceiling rounds (static / webhook, req/s): "
         + ", ".join(
@@ -203,6 +218,16 @@ async def _run(stack: LocalStack) -> list[Figure]:
         (load_before, load_after),
         ceiling_errors=sum(r.errors for r in hook_rounds),
     )
+
+
+def _cpu_secs(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used, from /proc (0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _median(rounds: list[LoadResult]) -> LoadResult:

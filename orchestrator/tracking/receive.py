@@ -37,21 +37,38 @@ class Received:
     audio_bytes: int = 0
 
 
-class _BodyReader:
-    """Feeds one body to the verifier and, once it turns out to be audio, to storage."""
+class _AudioSink:
+    """Where decoded audio goes: a storage writer, opened at the first bytes."""
 
-    def __init__(self, verifier: StreamVerifier, storage: Storage) -> None:
-        self.verifier = verifier
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.writer: Writer | None = None
-        self.buffered: list[bytes] = []
-        self.size = 0
-        self.extractor = AudioExtractor(self._sink)
 
-    def _sink(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if self.writer is None:
             self.writer = self.storage.open_writer()
         self.writer.write(data)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+
+
+class _BodyReader:
+    """Feeds one body to the verifier and, once it turns out to be audio, to storage.
+
+    The extractor writes to a sink of its own, not to a method of the reader: a bound method
+    would tie the two in a reference cycle, keeping every body (tens of kilobytes) alive until
+    the cyclic collector runs, and making that collection long.
+    """
+
+    def __init__(self, verifier: StreamVerifier, storage: Storage) -> None:
+        self.verifier = verifier
+        self.sink = _AudioSink(storage)
+        self.buffered: list[bytes] = []
+        self.size = 0
+        self.extractor = AudioExtractor(self.sink.write)
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -81,9 +98,9 @@ class _BodyReader:
         if not isinstance(conversation_id, str) or not conversation_id:
             raise ValidationFailed([("data.conversation_id", "required for post_call_audio")])
         location = None
-        if self.writer is not None:
-            location = self.writer.commit(f"{conversation_id}.mp3")
-            self.writer = None
+        if self.sink.writer is not None:
+            location = self.sink.writer.commit(f"{conversation_id}.mp3")
+            self.sink.writer = None
         return Received(
             body=json.dumps(envelope).encode(),
             audio_location=location,
@@ -91,9 +108,7 @@ class _BodyReader:
         )
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-            self.writer = None
+        self.sink.abort()
 
 
 async def receive(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import os
 import time
@@ -166,3 +167,25 @@ async def test_full_disk_refuses_without_keeping_partial_files(tmp_path: Path) -
             future_secs=300,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["transcription", "audio"])
+async def test_receiving_a_body_leaves_no_reference_cycles(tmp_path: Path, kind: str) -> None:
+    # A cycle here kept every received body (tens of KB) alive until the cyclic collector ran,
+    # and made its runs long enough to show in the web's webhook latency.
+    if kind == "audio":
+        body = audio_body(os.urandom(20_000))
+    else:
+        body = json.dumps(
+            {"type": "post_call_transcription", "data": {"transcript": ["x" * 100] * 300}}
+        ).encode()
+    header = sign(SECRET, int(time.time()), body)
+    await run(body, header, tmp_path, size=4096)  # warm: module-level caches are not garbage
+    gc.collect()
+    gc.disable()
+    try:
+        received = await run(body, header, tmp_path, size=4096)
+        del received
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
