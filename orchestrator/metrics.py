@@ -42,6 +42,7 @@ class Snapshot:
         self.backlog = 0.0
         self.webhook_lag = 0.0
         self.unprocessed = 0.0
+        self.unmatched = 0.0
 
 
 async def gather(redis: Redis, db: Database, account_limit: int) -> Snapshot:
@@ -77,6 +78,14 @@ async def gather(redis: Redis, db: Database, account_limit: int) -> Snapshot:
                 )
             )
         ).one()
+        unmatched = (
+            await s.exec(
+                select(func.count())
+                .select_from(WebhookEvent)
+                .where(col(WebhookEvent.status) == "unmatched")
+            )
+        ).one()
+    snap.unmatched = float(unmatched)
     snap.backlog = snap.states.get("unknown", 0.0) + snap.states.get("dialing", 0.0)
     snap.unprocessed = float(pending)
     if oldest is not None:
@@ -140,4 +149,10 @@ class SharedCollector(Collector):
             "orchestrator_webhooks_unprocessed",
             "Stored webhooks waiting for the worker.",
             value=snap.unprocessed,
+        )
+        yield GaugeMetricFamily(
+            "orchestrator_webhooks_unmatched",
+            "Stored webhooks for conversations no attempt has (yet): see "
+            "`orchestrator unmatched-events`.",
+            value=snap.unmatched,
         )

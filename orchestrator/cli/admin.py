@@ -1,8 +1,9 @@
-"""Operator commands: dead letters."""
+"""Operator commands: dead letters, webhook events no attempt claims."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from rich.table import Table
 
@@ -38,4 +39,49 @@ def dead_letters(limit: int = 50) -> None:
         table.add_row(
             str(row.id), row.created_at.isoformat(timespec="seconds"), row.source, row.reason
         )
+    console.print(table)
+
+
+@app.command("unmatched-events")
+def unmatched_events(limit: int = 50) -> None:
+    """List stored webhook events whose conversation no attempt has (newest first).
+
+    They are applied by themselves if an attempt gets that conversation later (the dialer's
+    commit, or the reconciler adopting the call); the rest are calls we did not place.
+    """
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from orchestrator.store.engine import Database
+    from orchestrator.store.models import WebhookEvent
+
+    resolved = settings()
+
+    async def run() -> list[Any]:
+        db = Database(resolved.database_url)
+        try:
+            async with db.read() as s:
+                query: Any = (
+                    select(
+                        col(WebhookEvent.id),
+                        col(WebhookEvent.received_at),
+                        col(WebhookEvent.event_type),
+                        col(WebhookEvent.conversation_id),
+                        col(WebhookEvent.call_sid),
+                    )
+                    .where(col(WebhookEvent.status) == "unmatched")
+                    .order_by(col(WebhookEvent.id).desc())
+                    .limit(limit)
+                )
+                return list((await s.exec(query)).all())
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(run())
+    table = Table(title=f"Unmatched webhook events ({len(rows)})")
+    for name in ("id", "received", "type", "conversation", "call sid"):
+        table.add_column(name)
+    for ident, received, kind, conversation, sid in rows:
+        when = received.isoformat(timespec="seconds") if hasattr(received, "isoformat") else ""
+        table.add_row(str(ident), when, kind, conversation or "", sid or "")
     console.print(table)

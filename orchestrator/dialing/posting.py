@@ -15,10 +15,8 @@ from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator import keys
 from orchestrator.dialing.place import place_call
 from orchestrator.dialing.scopes import CallScopes
 from orchestrator.domain.attempt import AttemptState
@@ -28,7 +26,8 @@ from orchestrator.providers.elevenlabs import DialResult
 from orchestrator.runtime import Deps
 from orchestrator.settings import Settings
 from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
+from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.tracking.events import replay_unmatched
 from orchestrator.tracking.finalize import finish_attempt
 
 log = structlog.get_logger(__name__)
@@ -137,7 +136,9 @@ async def post_and_record(
         initiated_at=deps.now(),
         last_news_at=deps.now(),
     )
-    await _replay_early_events(deps, result.conversation_id)
+    if result.conversation_id:
+        # Webhooks can beat our own commit of the conversation id: process any that waited.
+        await replay_unmatched(deps, result.conversation_id)
     log.info("dial.initiated", attempt_id=attempt_id, conversation_id=result.conversation_id)
     return DialResultKind.INITIATED
 
@@ -201,25 +202,3 @@ async def fail_before_dial(
         await finish_attempt(deps, attempt_id)
     log.warning("dial.refused", attempt_id=attempt_id, reason=reason)
     return DialResultKind.FAILED
-
-
-async def _replay_early_events(deps: Deps, conversation_id: str | None) -> None:
-    """Webhooks can beat our own commit of the conversation id: process any that waited."""
-    if not conversation_id:
-        return
-    async with deps.db.quick() as s:
-        rows = (
-            await s.exec(
-                select(WebhookEvent.id, WebhookEvent.event_type).where(
-                    WebhookEvent.conversation_id == conversation_id,
-                    col(WebhookEvent.status).in_(["unmatched"]),
-                )
-            )
-        ).all()
-    for event_id, event_type in rows:
-        assert event_id is not None
-        await deps.enqueue(
-            keys.JOB_PROCESS_EVENT,
-            event_id,
-            job_id=keys.event_job_id(event_type, conversation_id, event_id) + ":late",
-        )

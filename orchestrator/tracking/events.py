@@ -187,6 +187,31 @@ async def _link_audio(
     s.add(outcome)
 
 
+async def replay_unmatched(deps: Deps, conversation_id: str) -> int:
+    """Enqueue again the stored events of `conversation_id` that no attempt claimed yet.
+
+    Called once an attempt gets its conversation id: after the dialer's commit (a webhook may
+    beat it) and when the reconciler adopts a call whose dialer died. Returns how many.
+    """
+    async with deps.db.quick() as s:
+        rows = (
+            await s.exec(
+                select(WebhookEvent.id, WebhookEvent.event_type).where(
+                    WebhookEvent.conversation_id == conversation_id,
+                    col(WebhookEvent.status) == "unmatched",
+                )
+            )
+        ).all()
+    for event_id, event_type in rows:
+        assert event_id is not None
+        await deps.enqueue(
+            keys.JOB_PROCESS_EVENT,
+            event_id,
+            job_id=keys.event_job_id(event_type, conversation_id, event_id) + ":late",
+        )
+    return len(rows)
+
+
 #: A stored event still waiting this long was never enqueued (Redis was down when it arrived)
 #: or was a redelivery whose twin's job was running: enqueue it again (job ids dedup).
 STUCK_EVENT_SECS = 30.0

@@ -26,6 +26,7 @@ from orchestrator.errors import ProviderError
 from orchestrator.runtime import Deps
 from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.tracking.events import replay_unmatched
 from orchestrator.tracking.finalize import finish_attempt
 from orchestrator.tracking.merge import merge_facts
 
@@ -145,6 +146,8 @@ async def _resolve_one(
             )
         if adopted:
             log.info("reconcile.adopted", attempt_id=attempt.id, conversation_id=conversation_id)
+            # Its webhooks came while no attempt knew the conversation: they apply now.
+            await replay_unmatched(deps, conversation_id)
             record = await deps.provider.get_conversation(conversation_id)
             if record is not None:
                 await merge_facts(deps, attempt.id, facts_from_conversation(record), "reconcile")

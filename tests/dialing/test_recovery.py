@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
+from arq.constants import job_key_prefix
 from sqlalchemy import update
 from sqlmodel import col
 
+from orchestrator import keys
 from orchestrator.dialing.dial import dial_deadline_secs
 from orchestrator.dialing.payload import initiation_for
 from orchestrator.dialing.scopes import scopes_for
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.runtime import Deps
 from orchestrator.store.engine import Database
-from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
+from orchestrator.tracking.events import EventResult, process_event
 from orchestrator.tracking.poller import reconcile_unknown, recover_lost_leases, release_orphans
 from tests.dialing.conftest import StackFactory, sandbox_dials
 from tests.dialing.test_dial import LONG_CALLS
@@ -156,3 +160,51 @@ async def test_slots_of_ended_attempts_are_freed(db: Database, stack: StackFacto
         account = scopes_for(deps.settings, campaign, "+1").account
         held = await deps.limiter.holders(account, now=deps.clock())
     assert held == [str(live.id)]
+
+
+async def test_webhooks_stored_before_adoption_are_applied_once_it_is_adopted(
+    db: Database, stack: StackFactory
+) -> None:
+    campaign = await make_campaign(db)
+    contact, attempt = await make_contact(db, campaign, attempt_state="queued")
+    assert attempt is not None and attempt.id is not None
+    async with stack(settings_update={"unknown_grace_secs": 0.1}, **LONG_CALLS) as (deps, _sb):
+        await take_slots(deps, campaign, attempt)
+        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
+        placed = await deps.provider.outbound_call(
+            "twilio",
+            agent_id=campaign.agent_id,
+            phone_number_id=campaign.phone_number_id,
+            to_number=attempt.phone_number,
+            initiation_data=data,
+        )
+        conversation = placed.conversation_id
+        assert conversation
+        # The call ended and its webhook came while no attempt knew the conversation.
+        body = orjson.dumps(
+            {
+                "type": "post_call_transcription",
+                "data": {"conversation_id": conversation, "status": "done", "metadata": {}},
+            }
+        )
+        async with db.session() as s:
+            event = WebhookEvent(
+                event_type="post_call_transcription",
+                conversation_id=conversation,
+                body=body,
+                status="unmatched",
+            )
+            s.add(event)
+        assert event.id is not None
+        await claimed_long_ago(deps, db, attempt.id)
+        assert await reconcile_unknown(deps) == 1
+        job_id = keys.event_job_id("post_call_transcription", conversation, event.id) + ":late"
+        queued = await deps.queue.exists(f"{job_key_prefix}{job_id}")
+        # What the worker does with that job:
+        assert await process_event(deps, event.id) is EventResult.PROCESSED
+    assert queued == 1
+    row = await attempt_row(db, attempt.id)
+    assert row.state == "completed"
+    async with db.session() as s:
+        stored = await s.get(WebhookEvent, event.id)
+    assert stored is not None and stored.status == "processed"
