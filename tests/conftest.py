@@ -65,15 +65,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not redis_reachable(url):
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("redis-server did not start")
-        time.sleep(0.05)
+    wait_started(proc, url, "redis-server")
     yield url
     proc.terminate()
     proc.wait(10)
+
+
+def wait_started(proc: subprocess.Popen[bytes], url: str, what: str, timeout: float = 10) -> None:
+    """Wait until the redis-server `proc` answers at `url` (killing it if it never does)."""
+    deadline = time.monotonic() + timeout
+    while not redis_reachable(url):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"{what} did not start")
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from orchestrator.dialing.dial import dial_deadline_secs
 from orchestrator.dialing.payload import initiation_for
 from orchestrator.dialing.scopes import scopes_for
 from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.providers.elevenlabs import DialResult
 from orchestrator.runtime import Deps
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
@@ -56,6 +57,20 @@ async def take_slots(deps: Deps, campaign: Campaign, attempt: Attempt) -> None:
     assert got.ok
 
 
+async def place_unrecorded(
+    deps: Deps, attempt: Attempt, contact: Contact, campaign: Campaign
+) -> DialResult:
+    """Place the attempt's call at the provider the way a dialer does, recording nothing."""
+    data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
+    return await deps.provider.outbound_call(
+        "twilio",
+        agent_id=campaign.agent_id,
+        phone_number_id=campaign.phone_number_id,
+        to_number=attempt.phone_number,
+        initiation_data=data,
+    )
+
+
 async def test_killed_before_the_post_is_released_without_a_dial(
     db: Database, stack: StackFactory
 ) -> None:
@@ -85,14 +100,7 @@ async def test_killed_after_the_post_is_adopted_not_redialled(
     async with stack(settings_update={"unknown_grace_secs": 0.1}, **LONG_CALLS) as (deps, sb):
         await take_slots(deps, campaign, attempt)
         # The dialer sent its POST (the call exists) and died before recording it.
-        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
-        placed = await deps.provider.outbound_call(
-            "twilio",
-            agent_id=campaign.agent_id,
-            phone_number_id=campaign.phone_number_id,
-            to_number=attempt.phone_number,
-            initiation_data=data,
-        )
+        placed = await place_unrecorded(deps, attempt, contact, campaign)
         await claimed_long_ago(deps, db, attempt.id)
         assert await reconcile_unknown(deps) == 1
         dials = await sandbox_dials(sb)
@@ -127,14 +135,7 @@ async def test_a_live_call_whose_lease_lapsed_gets_it_back(
     contact, attempt = await make_contact(db, campaign, attempt_state="queued")
     assert attempt is not None and attempt.id is not None
     async with stack(**LONG_CALLS) as (deps, _sb):
-        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
-        placed = await deps.provider.outbound_call(
-            "twilio",
-            agent_id=campaign.agent_id,
-            phone_number_id=campaign.phone_number_id,
-            to_number=attempt.phone_number,
-            initiation_data=data,
-        )
+        placed = await place_unrecorded(deps, attempt, contact, campaign)
         async with db.session() as s:
             await s.exec(
                 update(Attempt)
@@ -170,14 +171,7 @@ async def test_webhooks_stored_before_adoption_are_applied_once_it_is_adopted(
     assert attempt is not None and attempt.id is not None
     async with stack(settings_update={"unknown_grace_secs": 0.1}, **LONG_CALLS) as (deps, _sb):
         await take_slots(deps, campaign, attempt)
-        data = await initiation_for(deps, attempt, contact, campaign, policy_of(None))
-        placed = await deps.provider.outbound_call(
-            "twilio",
-            agent_id=campaign.agent_id,
-            phone_number_id=campaign.phone_number_id,
-            to_number=attempt.phone_number,
-            initiation_data=data,
-        )
+        placed = await place_unrecorded(deps, attempt, contact, campaign)
         conversation = placed.conversation_id
         assert conversation
         # The call ended and its webhook came while no attempt knew the conversation.

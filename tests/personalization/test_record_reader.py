@@ -16,7 +16,6 @@ import ipaddress
 import shutil
 import ssl
 import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port, redis_reachable
+from orchestrator.devstack import free_port
 from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
+from tests.conftest import wait_started
 
 T = TypeVar("T")
 
@@ -422,12 +422,7 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"rediss://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not redis_reachable(f"{url}?ssl_cert_reqs=none"):
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("redis-server with TLS did not start")
-        time.sleep(0.05)
+    wait_started(proc, f"{url}?ssl_cert_reqs=none", "redis-server with TLS")
     yield url
     proc.terminate()
     proc.wait(10)

@@ -94,18 +94,25 @@ def _hold_write_lock(
         conn.close()
 
 
-async def test_a_write_waits_for_another_connection_without_blocking_the_loop(
+async def hold_after_warm_up(
     db: Database,
-) -> None:
-    # Open the write connection first (its PRAGMAs run when it connects).
+) -> tuple[threading.Thread, threading.Event, threading.Event, threading.Event]:
+    """Open the write connection (its PRAGMAs run when it connects), then start a thread
+    holding the write lock from another connection (see `_hold_write_lock`)."""
     async with db.session() as s:
         s.add(campaign("warm-up"))
-
     locked, waited_enough, committing = threading.Event(), threading.Event(), threading.Event()
     holder = threading.Thread(
         target=_hold_write_lock, args=(db_path(db), locked, waited_enough, committing)
     )
     holder.start()
+    return holder, locked, waited_enough, committing
+
+
+async def test_a_write_waits_for_another_connection_without_blocking_the_loop(
+    db: Database,
+) -> None:
+    holder, locked, waited_enough, committing = await hold_after_warm_up(db)
     ticks = 0
     waiting_since: int | None = None
 
@@ -144,13 +151,7 @@ async def test_waiting_for_the_lock_leaves_no_cyclic_garbage(db: Database) -> No
     """Refused tries must not build reference cycles: the web retries hundreds of times a
     second while the worker commits, and the cyclic collector freeing them stopped its event
     loop for about 100 ms at a time (webhook p99)."""
-    async with db.session() as s:
-        s.add(campaign("warm-up"))
-    locked, waited_enough, committing = threading.Event(), threading.Event(), threading.Event()
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(db_path(db), locked, waited_enough, committing)
-    )
-    holder.start()
+    holder, locked, waited_enough, committing = await hold_after_warm_up(db)
     gc.collect()
     gc.disable()
     try:
