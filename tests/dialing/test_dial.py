@@ -175,3 +175,44 @@ async def test_dispatcher_claims_due_attempts_once(db: Database, stack: StackFac
         states = (await s.exec(select(Attempt.state))).all()
     assert states == ["queued"] * 5
     assert keys.dial_job_id(1) == "dial:1"
+
+
+async def test_the_agents_concurrency_limit_is_kept_before_the_provider_refuses(
+    db: Database, stack: StackFactory
+) -> None:
+    # The provider holds each agent to its `call_limits.agent_concurrency_limit` (here 2 of a
+    # workspace's 10); the campaign's policy says the same, so no dial is ever refused.
+    campaign = await make_campaign(db, config={"agent_concurrency_limit": 2})
+    attempts = []
+    for n in range(4):
+        _, attempt = await make_contact(
+            db, campaign, f"crm-{n}", f"+1415555010{n}", attempt_state="queued"
+        )
+        assert attempt is not None and attempt.id is not None
+        attempts.append(attempt.id)
+    async with stack(concurrency=10, agent_concurrency_limit=2, **LONG_CALLS) as (deps, sb):
+        results = await asyncio.gather(*(dial_attempt(deps, a) for a in attempts))
+        summary = await sandbox_summary(sb)
+    assert sorted(results).count(DialResultKind.INITIATED) == 2
+    assert summary["dials"] == 2
+    assert summary["rejected_agent_concurrency"] == 0
+    assert summary["peak_live_by_agent"] == {campaign.agent_id: 2}
+
+
+async def test_a_refusal_for_the_agents_limit_releases_and_reschedules(
+    db: Database, stack: StackFactory
+) -> None:
+    # Our policy does not know the agent's limit: the provider's 429 leaves nothing placed or held.
+    campaign = await make_campaign(db)
+    _, first = await make_contact(db, campaign, "a", "+14155550101", attempt_state="queued")
+    _, second = await make_contact(db, campaign, "b", "+14155550102", attempt_state="queued")
+    assert first and second and first.id and second.id
+    async with stack(concurrency=10, agent_concurrency_limit=1, **LONG_CALLS) as (deps, sb):
+        assert await dial_attempt(deps, first.id) is DialResultKind.INITIATED
+        assert await dial_attempt(deps, second.id) is DialResultKind.RESCHEDULED
+        summary = await sandbox_summary(sb)
+        account = scopes_for(deps.settings, campaign, "+1").account
+        live = await deps.limiter.holders(account, now=deps.clock())
+    assert summary["rejected_agent_concurrency"] == 1
+    assert live == [str(first.id)]
+    assert (await _attempt(db, second.id)).state == "scheduled"

@@ -31,11 +31,13 @@ from orchestrator.providers.sandbox.script import answered_script, initiation_fa
 from orchestrator.settings import SANDBOX_API_KEY, SANDBOX_WEBHOOK_SECRET
 
 
-def _request(number: str = "+442079460001", user_id: str | None = None) -> DialRequest:
+def _request(
+    number: str = "+442079460001", user_id: str | None = None, agent: str = "agent_1"
+) -> DialRequest:
     data = {"user_id": user_id} if user_id else None
     return DialRequest(
         kind="twilio",
-        agent_id="agent_1",
+        agent_id=agent,
         agent_phone_number_id="phnum_1",
         to_number=number,
         client_data=data,
@@ -102,6 +104,36 @@ def test_book_refuses_beyond_the_limit_and_frees_slots_when_calls_end() -> None:
     assert third is not None and third.dial_id == 3
     assert book.summary()["peak_live"] == 2
     assert book.summary()["outcomes"]["success"] == 1
+
+
+def test_book_holds_each_agent_to_its_concurrency_limit() -> None:
+    book = CallBook(SandboxConfig(concurrency=10, agent_concurrency_limit=2))
+    first = book.admit(_request("+442079460001"), "success", 1.0)
+    assert first is not None
+    assert book.admit(_request("+442079460002"), "success", 1.0) is not None
+    assert book.refusal(_request("+442079460003"), 1.0) == "agent_concurrency"
+    # Another agent has its own limit; the workspace's is not reached.
+    assert book.admit(_request("+442079460004", agent="agent_2"), "success", 1.0) is not None
+    book.end(first, "success", 2.0)
+    assert book.admit(_request("+442079460003"), "success", 3.0) is not None
+    summary = book.summary()
+    assert summary["rejected_agent_concurrency"] == 1
+    assert summary["rejected_concurrency"] == 0
+    assert summary["peak_live_by_agent"] == {"agent_1": 2, "agent_2": 1}
+
+
+def test_book_holds_each_agent_to_its_daily_limit_per_utc_day() -> None:
+    book = CallBook(SandboxConfig(concurrency=10, daily_limit=2))
+    day = 1_764_000_000.0  # 2025-11-24 16:00 UTC
+    for n in range(2):
+        call = book.admit(_request(f"+44207946000{n}"), "success", day)
+        assert call is not None
+        book.end(call, "success", day + 1)  # ended calls still count for the day
+    assert book.refusal(_request("+442079460009"), day + 2) == "daily_limit"
+    assert book.admit(_request("+442079460009", agent="agent_2"), "success", day) is not None
+    # The next UTC day starts afresh.
+    assert book.admit(_request("+442079460009"), "success", day + 8 * 3600 + 1) is not None
+    assert book.summary()["rejected_daily_limit"] == 1
 
 
 def test_book_marks_calls_above_the_plan_limit_as_burst() -> None:

@@ -112,11 +112,19 @@ async def _dial(
         sandbox.book.injected_5xx += 1
         return _error(503, "service_unavailable", "Service temporarily unavailable.")
     call = sandbox.simulator.place(body.to_request(kind))
-    if call is None:
+    if call == "daily_limit":
+        return _error(
+            429,
+            "daily_limit_exceeded",
+            f"The agent's daily limit of {config.daily_limit} calls is reached.",
+        )
+    if isinstance(call, str):
+        limit = config.live_limit if call == "concurrency" else config.agent_concurrency_limit
+        whose = "" if call == "concurrency" else " for this agent"
         return _error(
             429,
             "too_many_concurrent_requests",
-            f"Too many concurrent calls: the limit is {config.live_limit}.",
+            f"Too many concurrent calls{whose}: the limit is {limit}.",
             **{"Retry-After": str(RETRY_AFTER_SECS)},
         )
     answer: dict[str, Any] = {

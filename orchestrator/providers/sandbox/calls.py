@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from orchestrator.providers.sandbox.config import OUTCOMES, Outcome, SandboxConfig
@@ -241,6 +242,11 @@ def decode_cursor(cursor: str) -> int:
     return dial_id
 
 
+def _day(now: float) -> str:
+    """The UTC day of a wall-clock time, for the agents' daily limits."""
+    return datetime.fromtimestamp(now, UTC).date().isoformat()
+
+
 class CallBook:
     """Every call the sandbox placed, with the counters `GET /sandbox/summary` reports."""
 
@@ -254,6 +260,12 @@ class CallBook:
         self.max_live_per_number = 0
         self.overlapping_number_dials = 0
         self.rejected_concurrency = 0
+        self._live_by_agent: Counter[str] = Counter()
+        self.peak_live_by_agent: Counter[str] = Counter()
+        self.rejected_agent_concurrency = 0
+        #: Calls placed per (agent, UTC day): the agent's `daily_limit`.
+        self._daily: Counter[tuple[str, str]] = Counter()
+        self.rejected_daily_limit = 0
         self.rejected_busy = 0
         self.injected_5xx = 0
         self.timeouts_after_place = 0
@@ -265,10 +277,27 @@ class CallBook:
         """The dial id the next accepted call will get."""
         return len(self.calls) + 1
 
+    def refusal(self, request: DialRequest, now: float) -> str | None:
+        """Why a call for `request` cannot be placed now (and the rejection counted), or None.
+
+        In the provider's order: the workspace's live limit, then the agent's `call_limits`.
+        """
+        config = self._config
+        if self.live >= config.live_limit:
+            self.rejected_concurrency += 1
+            return "concurrency"
+        agent = request.agent_id
+        if 0 <= config.agent_concurrency_limit <= self._live_by_agent[agent]:
+            self.rejected_agent_concurrency += 1
+            return "agent_concurrency"
+        if 0 <= config.daily_limit <= self._daily[(agent, _day(now))]:
+            self.rejected_daily_limit += 1
+            return "daily_limit"
+        return None
+
     def admit(self, request: DialRequest, planned: Outcome, now: float) -> Call | None:
         """Place a call if a live slot is free; None (and a counted rejection) when not."""
-        if self.live >= self._config.live_limit:
-            self.rejected_concurrency += 1
+        if self.refusal(request, now) is not None:
             return None
         is_burst = self.live >= self._config.concurrency
         call = Call(
@@ -292,6 +321,12 @@ class CallBook:
             self.overlapping_number_dials += 1
         self._live_by_number[number] += 1
         self.max_live_per_number = max(self.max_live_per_number, self._live_by_number[number])
+        agent = request.agent_id
+        self._live_by_agent[agent] += 1
+        self.peak_live_by_agent[agent] = max(
+            self.peak_live_by_agent[agent], self._live_by_agent[agent]
+        )
+        self._daily[(agent, _day(now))] += 1
         return call
 
     def end(self, call: Call, outcome: Outcome, now: float) -> None:
@@ -305,6 +340,7 @@ class CallBook:
         self._live_by_number[number] -= 1
         if self._live_by_number[number] <= 0:
             del self._live_by_number[number]
+        self._live_by_agent[call.request.agent_id] -= 1
         self.outcomes[outcome] += 1
 
     def get(self, conversation_id: str) -> Call | None:
@@ -342,6 +378,9 @@ class CallBook:
             "live": self.live,
             "peak_live": self.peak_live,
             "rejected_concurrency": self.rejected_concurrency,
+            "rejected_agent_concurrency": self.rejected_agent_concurrency,
+            "rejected_daily_limit": self.rejected_daily_limit,
+            "peak_live_by_agent": dict(self.peak_live_by_agent),
             "rejected_busy": self.rejected_busy,
             "injected_5xx": self.injected_5xx,
             "timeouts_after_place": self.timeouts_after_place,

@@ -62,6 +62,9 @@ class SandboxConfig(BaseSettings):
     # concurrency and burst pricing
     concurrency: int = Field(default=10, ge=1)
     bursting: bool = False
+    #: The agent's `call_limits` (reference §5), checked per agent id; -1 = none.
+    agent_concurrency_limit: int = Field(default=-1, ge=-1)
+    daily_limit: int = Field(default=-1, ge=-1)
 
     # time and randomness
     time_scale: float = Field(default=1.0, ge=0)

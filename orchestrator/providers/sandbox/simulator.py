@@ -54,14 +54,18 @@ class Simulator:
             return random.Random()
         return random.Random(f"{self._config.seed}:{dial_id}")
 
-    def place(self, request: DialRequest) -> Call | None:
-        """Admit and start a call, or None when no live slot is free (the rejection is counted)."""
+    def place(self, request: DialRequest) -> Call | str:
+        """Admit and start a call, or why not (`CallBook.refusal`; the rejection is counted)."""
+        now = time.time()
+        refused = self._book.refusal(request, now)
+        if refused is not None:
+            return refused
         rng = self._call_rng(self._book.next_dial_id)
         weights = self._config.weights
         planned: Outcome = rng.choices(list(weights), weights=list(weights.values()))[0]
-        call = self._book.admit(request, planned, time.time())
-        if call is None:
-            return None
+        call = self._book.admit(request, planned, now)
+        if call is None:  # not reached: refusal() said yes, and nothing ran in between
+            return "concurrency"
         task = asyncio.create_task(self._run(call, rng), name=f"sandbox-call-{call.dial_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -72,7 +72,7 @@ def twilio_router() -> APIRouter:
         if isinstance(dial, str):
             return JSONResponse({"code": 21205, "message": dial, "status": 400}, status_code=400)
         call = sandbox.simulator.place(dial)
-        if call is None:
+        if isinstance(call, str):
             # The agent has no room for the stream: the provider would reject the connection.
             return JSONResponse(
                 {"code": 20429, "message": "Too many concurrent calls", "status": 429},
