@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlmodel import select
 
 from orchestrator import keys
@@ -65,8 +66,17 @@ async def test_dial_places_one_call_with_the_contacts_data(
     assert (await _contact(db, contact.id or 0)).attempts_made == 1
 
 
+@pytest.mark.parametrize(
+    ("limits", "counted"),
+    [
+        # The provider allows 1 call at once but our limit says 10.
+        ({"concurrency": 1}, "rejected_concurrency"),
+        # The agent's own limit (`call_limits`), which the campaign's policy does not know.
+        ({"concurrency": 10, "agent_concurrency_limit": 1}, "rejected_agent_concurrency"),
+    ],
+)
 async def test_concurrency_refusal_releases_and_reschedules(
-    db: Database, stack: StackFactory
+    db: Database, stack: StackFactory, limits: dict[str, int], counted: str
 ) -> None:
     campaign = await make_campaign(db)
     _, first = await make_contact(db, campaign, "a", "+14155550101", attempt_state="queued")
@@ -74,15 +84,14 @@ async def test_concurrency_refusal_releases_and_reschedules(
         db, campaign, "b", "+14155550102", attempt_state="queued"
     )
     assert first and second and first.id and second.id
-    # The provider allows 1 call at once but our limit says 10: the provider's 429 must
-    # leave no call placed, no slot held and no attempt counted.
-    async with stack(concurrency=1, **LONG_CALLS) as (deps, sb):
+    # The provider's 429 must leave no call placed, no slot held and no attempt counted.
+    async with stack(**limits, **LONG_CALLS) as (deps, sb):
         assert await dial_attempt(deps, first.id) is DialResultKind.INITIATED
         assert await dial_attempt(deps, second.id) is DialResultKind.RESCHEDULED
         summary = await sandbox_summary(sb)
         account = scopes_for(deps.settings, campaign, "+1").account
         live = await deps.limiter.holders(account, now=deps.clock())
-    assert summary["rejected_concurrency"] == 1
+    assert summary[counted] == 1
     assert summary["dials"] == 1
     assert live == [str(first.id)]
     row = await _attempt(db, second.id)
@@ -197,22 +206,3 @@ async def test_the_agents_concurrency_limit_is_kept_before_the_provider_refuses(
     assert summary["dials"] == 2
     assert summary["rejected_agent_concurrency"] == 0
     assert summary["peak_live_by_agent"] == {campaign.agent_id: 2}
-
-
-async def test_a_refusal_for_the_agents_limit_releases_and_reschedules(
-    db: Database, stack: StackFactory
-) -> None:
-    # Our policy does not know the agent's limit: the provider's 429 leaves nothing placed or held.
-    campaign = await make_campaign(db)
-    _, first = await make_contact(db, campaign, "a", "+14155550101", attempt_state="queued")
-    _, second = await make_contact(db, campaign, "b", "+14155550102", attempt_state="queued")
-    assert first and second and first.id and second.id
-    async with stack(concurrency=10, agent_concurrency_limit=1, **LONG_CALLS) as (deps, sb):
-        assert await dial_attempt(deps, first.id) is DialResultKind.INITIATED
-        assert await dial_attempt(deps, second.id) is DialResultKind.RESCHEDULED
-        summary = await sandbox_summary(sb)
-        account = scopes_for(deps.settings, campaign, "+1").account
-        live = await deps.limiter.holders(account, now=deps.clock())
-    assert summary["rejected_agent_concurrency"] == 1
-    assert live == [str(first.id)]
-    assert (await _attempt(db, second.id)).state == "scheduled"
