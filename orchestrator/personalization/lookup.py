@@ -55,7 +55,7 @@ class Personalizer:
         # and closes overflow connections (a thread and a file open each), which under a burst
         # of unknown callers costs more than the queries. Waiting here counts in the budget.
         self._database_slots = asyncio.Semaphore(_DATABASE_LOOKUPS)
-        self.probe = source.ContactProbe(db)
+        self.probe = source.ContactProbe(db, timeout=self.budget)
         self.defaults = {
             agent: orjson.dumps(unknown_answer(settings, agent)) for agent in known_agents(settings)
         }

@@ -92,9 +92,11 @@ class ContactProbe:
     Postgres) it is `has_contact` on a pooled connection.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, timeout: float) -> None:
         """Args:
         db: The process's database (its SQLite file, or its pool otherwise).
+        timeout: Seconds SQLite may wait on a lock (rare for a read in WAL mode), on the
+            event loop's thread: the webhook's budget, not sqlite3's default of 5 s.
         """
         self._db = db
         self._sqlite: sqlite3.Connection | None = None
@@ -108,7 +110,9 @@ class ContactProbe:
                 self._sql = compiled.string
                 self._order = tuple(compiled.positiontup or ())
                 self._fixed = dict(compiled.construct_params({"phone": "", "agent": ""}))
-                self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                self._sqlite = sqlite3.connect(
+                    path, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
                 self._sqlite.execute("PRAGMA query_only=ON")
 
     async def has_contact(self, phone: str, agent: str) -> bool:

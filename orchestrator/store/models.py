@@ -193,7 +193,12 @@ class Outcome(SQLModel, table=True):
 class WebhookEvent(SQLModel, table=True):
     """A raw, verified webhook delivery, kept before it is processed."""
 
-    __table_args__ = (Index("ix_webhook_dedup", "event_type", "conversation_id"),)
+    __table_args__ = (
+        Index("ix_webhook_dedup", "event_type", "conversation_id"),
+        # The metrics scrape counts events by status (waiting, unmatched) and the sweep looks
+        # for old waiting ones: without it each walked every stored body.
+        Index("ix_webhook_status", "status", "received_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(default="elevenlabs", max_length=20)

@@ -23,7 +23,7 @@ async def test_the_probe_finds_exactly_the_numbers_the_full_read_answers_for(db:
         ("+14155550102", "agent_b", True),
         ("+14155550199", "agent_a", False),  # nobody's
     ]
-    probe = source.ContactProbe(db)
+    probe = source.ContactProbe(db, timeout=0.1)
     try:
         for phone, agent, expected in cases:
             async with db.quick_connection() as conn:
@@ -39,7 +39,7 @@ async def test_the_probe_finds_exactly_the_numbers_the_full_read_answers_for(db:
 
 
 async def test_the_probe_sees_contacts_added_after_it_opened(db: Database) -> None:
-    probe = source.ContactProbe(db)
+    probe = source.ContactProbe(db, timeout=0.1)
     try:
         assert await probe.has_contact("+14155550177", "agent_a") is False
         async with db.session() as s:

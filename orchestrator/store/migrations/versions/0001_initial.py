@@ -112,6 +112,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('webhookevent', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_dedup', ['event_type', 'conversation_id'], unique=False)
+        batch_op.create_index('ix_webhook_status', ['status', 'received_at'], unique=False)
 
     op.create_table('contact',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -284,6 +285,7 @@ def downgrade() -> None:
 
     op.drop_table('contact')
     with op.batch_alter_table('webhookevent', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_status')
         batch_op.drop_index('ix_webhook_dedup')
 
     op.drop_table('webhookevent')
