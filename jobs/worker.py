@@ -68,7 +68,10 @@ def functions() -> list[Any]:
             # Short: a job held by a crashed worker stays locked until timeout + 10 s.
             timeout=60,
         ),
-        func(tasks.enqueue_call, name=keys.JOB_ENQUEUE_CALL, keep_result=3600, max_tries=5),
+        # keep_result=0: arq's result holds the job's arguments, and this job's payload may
+        # carry `secret__` values; nothing may keep them in clear (the payload itself is deleted
+        # when the job ends). Re-sending a payload is harmless: the upsert is idempotent.
+        func(tasks.enqueue_call, name=keys.JOB_ENQUEUE_CALL, keep_result=0, max_tries=5),
     ]
 
 
@@ -83,6 +86,9 @@ def worker_options(settings: Settings, **ctx: Any) -> dict[str, Any]:
         # Dial jobs wait for slots as cheap coroutines: allow many at once.
         "max_jobs": max(200, 4 * settings.account_limit),
         "poll_delay": 0.02,
+        # Jobs arq fails itself (a producer's misspelt function, too many tries) keep a result
+        # with their arguments for this long: none, for the reason given in `functions`.
+        "keep_result": 0,
         "handle_signals": True,
         "ctx": {"settings": settings, **ctx},
     }
@@ -127,6 +133,7 @@ class WorkerSettings:
     on_shutdown = shutdown
     max_jobs = 200
     poll_delay = 0.02
+    keep_result = 0  # see `worker_options`
 
     try:
         _settings = load_settings()
