@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 from arq import cron  # noqa: F401  (re-exported for deployments adding their own crons)
 from arq.worker import Worker, func
-from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
@@ -24,14 +23,15 @@ from orchestrator import keys
 from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
 from orchestrator.runtime import build_deps, close_deps
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import load_or_exit
 
 log = structlog.get_logger(__name__)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Build the clients once per worker process and start the background loops."""
-    settings: Settings = ctx.get("settings") or load_settings()
+    settings: Settings = ctx.get("settings") or load_or_exit()
     configure_logging(settings)
     deps = build_deps(settings, ctx["redis"], queue=ctx["redis"])
     await deps.waiter.start()
@@ -135,10 +135,8 @@ class WorkerSettings:
     poll_delay = 0.02
     keep_result = 0  # see `worker_options`
 
-    try:
-        _settings = load_settings()
-    except ValidationError as exc:
-        # `arq jobs.worker.WorkerSettings` imports this class: say what is wrong, no traceback.
-        raise SystemExit(f"invalid settings: {exc}") from None
+    # `arq jobs.worker.WorkerSettings` imports this class: say what is wrong (each field, no
+    # value, no traceback) and stop.
+    _settings = load_or_exit()
     redis_settings = redis_settings(_settings.redis_url)
     queue_name = _settings.queue_name

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from orchestrator.cli.base import app, console, fail, settings
 from orchestrator.gc_tuning import tune_after_startup
+from orchestrator.settings_errors import InvalidSettings, describe
 
 
 @app.command()
@@ -90,7 +91,7 @@ def sandbox(
     try:
         config = SandboxConfig(**overrides)
     except ValidationError as exc:
-        raise fail(f"invalid sandbox settings: {exc}", 2) from None
+        raise fail(f"invalid sandbox settings — {describe(exc)}", 2) from None
     run(config)
 
 
@@ -107,7 +108,7 @@ def demo(
 
     try:
         result = run_demo(console=None if as_json else console, contacts=contacts, timeout=timeout)
-    except StackError as exc:
+    except (StackError, InvalidSettings) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; every process the demo started was stopped", 130) from None

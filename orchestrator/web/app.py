@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from orchestrator import __version__
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import load_or_exit
 from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
@@ -39,7 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     The settings (personas included) are validated when loaded, so a bad `personas.toml` stops
     `orchestrator web` at start-up with the persona and field named.
     """
-    resolved = settings or load_settings()
+    # Invalid settings end the process with each field named and no value (not a traceback
+    # through uvicorn's factory loading that would print them).
+    resolved = settings or load_or_exit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
