@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from arq import create_pool
-from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from orchestrator import __version__
 from orchestrator.limiter.slots import SlotLimiter
+from orchestrator.redis_conn import web_redis_settings
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.settings_errors import load_or_exit
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue = await create_pool(
             # No command retries here: in a Redis outage a webhook gets a quick 503 (the provider
             # may retry; an event stored before the failure is swept up later), not a hang.
-            RedisSettings.from_dsn(resolved.redis_url),
+            web_redis_settings(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
         app.state.orch = AppState(
