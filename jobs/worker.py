@@ -24,7 +24,8 @@ from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
 from orchestrator.runtime import build_deps, close_deps
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import load_or_exit
+from orchestrator.settings_errors import exit_invalid, load_or_exit
+from orchestrator.tracking.notify import UnsignedNotifications, check_signing
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +35,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_or_exit()
     configure_logging(settings)
     deps = build_deps(settings, ctx["redis"], queue=ctx["redis"])
-    await deps.waiter.start()
     ctx["deps"] = deps
+    try:
+        # The worker sends CRM notifications: in prod it never starts unable to sign them.
+        await check_signing(deps.db, settings)
+    except UnsignedNotifications as exc:
+        await close_deps(deps)
+        exit_invalid(exc)
+    await deps.waiter.start()
     ctx["loops"] = start_loops(
         deps,
         dispatch_interval=ctx.get("dispatch_interval", 0.25),
