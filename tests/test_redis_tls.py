@@ -10,11 +10,7 @@ change, never retried as if Redis were down.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +18,11 @@ import httpx
 import pytest
 from arq import create_pool
 from arq.worker import Worker, func
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
 from jobs.worker import worker_options
 from orchestrator.cli import app as cli
-from orchestrator.devstack import free_port
 from orchestrator.limiter.slots import Scope
 from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
 from orchestrator.redis_conn import redis_client
@@ -39,81 +30,15 @@ from orchestrator.settings import Settings
 from orchestrator.settings_errors import InvalidSettings, load_checked
 from orchestrator.store.engine import Database
 from orchestrator.web.app import create_app
-from tests.conftest import wait_started
 from tests.servers import serve
 
 #: A guard against hanging only (a refused certificate used to be retried for minutes).
 PROMPTLY = 30.0
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, signed by its own key: (cert, key) files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "orchestrator test redis")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "redis.crt", folder / "redis.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A redis-server speaking only TLS (`--port 0`); yields (base URL, CA file)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (make test installs it)")
-    folder = tmp_path_factory.mktemp("redis-tls")
-    cert, key = self_signed(folder)
-    port = free_port()
-    options = {
-        "port": "0",  # TLS only
-        "tls-port": str(port),
-        "tls-cert-file": str(cert),
-        "tls-key-file": str(key),
-        "tls-auth-clients": "no",
-        "bind": "127.0.0.1",
-        "save": "",
-        "dir": str(folder),
-    }
-    proc = subprocess.Popen(
-        [binary, *(part for name, value in options.items() for part in (f"--{name}", value))],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"rediss://127.0.0.1:{port}/0"
-    wait_started(proc, f"{base}?ssl_cert_reqs=none", "redis-server with TLS")
-    yield base, cert
-    proc.terminate()
-    proc.wait(10)
-
-
 @pytest.fixture
-def unverified(tls_redis: tuple[str, Path]) -> str:
-    return f"{tls_redis[0]}?ssl_cert_reqs=none"
+def unverified(tls_redis_server: tuple[str, Path]) -> str:
+    return f"{tls_redis_server[0]}?ssl_cert_reqs=none"
 
 
 @pytest.fixture
@@ -171,8 +96,10 @@ async def test_the_web_and_its_limiter_work_over_tls_with_ssl_cert_reqs_none(
         assert await slots.release(7, [account])
 
 
-async def test_the_personalization_reader_works_over_tls(tls_redis: tuple[str, Path]) -> None:
-    base, ca_file = tls_redis
+async def test_the_personalization_reader_works_over_tls(
+    tls_redis_server: tuple[str, Path],
+) -> None:
+    base, ca_file = tls_redis_server
     writer = redis_client(f"{base}?ssl_cert_reqs=none")
     try:
         await writer.set("tls:record", b"answer")
@@ -195,8 +122,8 @@ async def test_the_cli_works_over_tls(tls_settings: Settings, unverified: str) -
     assert "personalization records written" in result.output
 
 
-async def test_a_given_ca_verifies_the_server(tls_redis: tuple[str, Path]) -> None:
-    base, ca_file = tls_redis
+async def test_a_given_ca_verifies_the_server(tls_redis_server: tuple[str, Path]) -> None:
+    base, ca_file = tls_redis_server
     client = redis_client(f"{base}?ssl_ca_certs={ca_file}")
     try:
         assert await client.ping()
@@ -205,9 +132,9 @@ async def test_a_given_ca_verifies_the_server(tls_redis: tuple[str, Path]) -> No
 
 
 async def test_an_unverifiable_certificate_is_refused_at_once_and_explained(
-    settings: Settings, tls_redis: tuple[str, Path]
+    settings: Settings, tls_redis_server: tuple[str, Path]
 ) -> None:
-    base, _ = tls_redis
+    base, _ = tls_redis_server
     worker_side = worker_options(settings.model_copy(update={"redis_url": base}))
     with pytest.raises(RedisConnectionError) as arq_error:
         await asyncio.wait_for(create_pool(worker_side["redis_settings"]), PROMPTLY)
