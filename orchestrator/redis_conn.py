@@ -98,9 +98,10 @@ def redis_settings(url: str) -> RedisSettings:
 
 
 def web_redis_settings(url: str) -> RedisSettings:
-    """arq `RedisSettings` for the web process: TLS as the URL says, no retries (quick 503s)."""
+    """arq `RedisSettings` for the web process: TLS as the URL says, commands not retried (quick
+    503s); at start-up arq's few reconnects (a second apart) stay, as before."""
     target = parse(url)
-    return _arq_settings(target, TlsAwareRetry(target, NoBackoff(), 0), conn_retries=0)
+    return _arq_settings(target, TlsAwareRetry(target, NoBackoff(), 0), conn_retries=5)
 
 
 def redis_client(url: str, **options: Any) -> Redis:
