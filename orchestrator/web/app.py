@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
         # Webhook senders wait on this process's writes: the worker's backlog goes second.
         db = Database(resolved.database_url, write_priority=Priority.URGENT)
         if check_signing:
-            await notify.check_signing(db, resolved)
+            try:
+                await notify.check_signing(db, resolved)
+            except notify.UnsignedNotifications:
+                await db.dispose()
+                raise
         queue = await create_pool(
             # No command retries here: in a Redis outage a webhook gets a quick 503 (the provider
             # may retry; an event stored before the failure is swept up later), not a hang.
