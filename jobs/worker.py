@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 from arq import cron  # noqa: F401  (re-exported for deployments adding their own crons)
 from arq.worker import Worker, func
-from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
@@ -24,18 +23,26 @@ from orchestrator import keys
 from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
 from orchestrator.runtime import build_deps, close_deps
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import exit_invalid, load_or_exit
+from orchestrator.tracking.notify import UnsignedNotifications, check_signing
 
 log = structlog.get_logger(__name__)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Build the clients once per worker process and start the background loops."""
-    settings: Settings = ctx.get("settings") or load_settings()
+    settings: Settings = ctx.get("settings") or load_or_exit()
     configure_logging(settings)
     deps = build_deps(settings, ctx["redis"], queue=ctx["redis"])
-    await deps.waiter.start()
     ctx["deps"] = deps
+    try:
+        # The worker sends CRM notifications: in prod it never starts unable to sign them.
+        await check_signing(deps.db, settings)
+    except UnsignedNotifications as exc:
+        await close_deps(deps)
+        exit_invalid(exc)
+    await deps.waiter.start()
     ctx["loops"] = start_loops(
         deps,
         dispatch_interval=ctx.get("dispatch_interval", 0.25),
@@ -68,7 +75,10 @@ def functions() -> list[Any]:
             # Short: a job held by a crashed worker stays locked until timeout + 10 s.
             timeout=60,
         ),
-        func(tasks.enqueue_call, name=keys.JOB_ENQUEUE_CALL, keep_result=3600, max_tries=5),
+        # keep_result=0: arq's result holds the job's arguments, and this job's payload may
+        # carry `secret__` values; nothing may keep them in clear (the payload itself is deleted
+        # when the job ends). Re-sending a payload is harmless: the upsert is idempotent.
+        func(tasks.enqueue_call, name=keys.JOB_ENQUEUE_CALL, keep_result=0, max_tries=5),
     ]
 
 
@@ -83,6 +93,9 @@ def worker_options(settings: Settings, **ctx: Any) -> dict[str, Any]:
         # Dial jobs wait for slots as cheap coroutines: allow many at once.
         "max_jobs": max(200, 4 * settings.account_limit),
         "poll_delay": 0.02,
+        # Jobs arq fails itself (a producer's misspelt function, too many tries) keep a result
+        # with their arguments for this long: none, for the reason given in `functions`.
+        "keep_result": 0,
         "handle_signals": True,
         "ctx": {"settings": settings, **ctx},
     }
@@ -127,11 +140,10 @@ class WorkerSettings:
     on_shutdown = shutdown
     max_jobs = 200
     poll_delay = 0.02
+    keep_result = 0  # see `worker_options`
 
-    try:
-        _settings = load_settings()
-    except ValidationError as exc:
-        # `arq jobs.worker.WorkerSettings` imports this class: say what is wrong, no traceback.
-        raise SystemExit(f"invalid settings: {exc}") from None
+    # `arq jobs.worker.WorkerSettings` imports this class: say what is wrong (each field, no
+    # value, no traceback) and stop.
+    _settings = load_or_exit()
     redis_settings = redis_settings(_settings.redis_url)
     queue_name = _settings.queue_name

@@ -31,7 +31,7 @@ from sqlmodel import select
 from orchestrator.devstack import LocalStack
 from orchestrator.intake.csv_import import import_csv
 from orchestrator.reports.campaign import CampaignReport, campaign_report
-from orchestrator.settings import load_settings
+from orchestrator.settings_errors import load_checked
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 
@@ -159,7 +159,7 @@ async def run_campaign(
     stack: LocalStack, csv_path: Path, *, console: Console | None, timeout: float
 ) -> DemoResult:
     """Import the contacts, wait until every one is final, gather the evidence."""
-    settings = load_settings(
+    settings = load_checked(
         stack.workdir / "orchestrator.toml",
         database_url=stack.database_url,
         redis_url=stack.redis_url or "",

@@ -40,8 +40,12 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
     """True when a Redis server answers PING at `url`."""
     import redis
 
+    from orchestrator.redis_url import parse
+
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        client = redis.Redis(
+            **parse(url).redis_py_kwargs(), socket_connect_timeout=timeout, socket_timeout=timeout
+        )
         try:
             return bool(client.ping())
         finally:

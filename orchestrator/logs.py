@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.domain.initiation import SECRET_PREFIX
 from orchestrator.settings import Settings
 
 _PHONE = re.compile(r"\+\d{6,15}")
@@ -31,10 +32,41 @@ def _scrub(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+class HideSecretArguments(logging.Filter):
+    """Hide the arguments arq logs with a job when they hold `secret__` values.
+
+    arq logs each job it starts with its arguments (`→ id:enqueue_call({'variables': ...})`,
+    cut at 80 characters): a Redis job's payload may carry `secret__` variables. A value follows
+    its name in that text, so an argument whose text names a `secret__` variable is replaced whole.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's arguments in place; never drops a record."""
+        if isinstance(record.args, tuple) and any(_names_a_secret(a) for a in record.args):
+            record.args = tuple(
+                "<arguments hidden: they hold secret__ values>" if _names_a_secret(a) else a
+                for a in record.args
+            )
+        return True
+
+
+def _names_a_secret(value: object) -> bool:
+    return not isinstance(value, int | float) and SECRET_PREFIX in str(value)
+
+
+def hide_job_secrets() -> None:
+    """Install `HideSecretArguments` on arq's loggers (once per process)."""
+    for name in ("arq.worker", "arq.jobs", "arq.connections"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HideSecretArguments) for f in logger.filters):
+            logger.addFilter(HideSecretArguments())
+
+
 def configure_logging(settings: Settings) -> None:
     """Set up structlog and the standard library for one process."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    hide_job_secrets()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.log_json

@@ -290,6 +290,14 @@ class Settings(BaseSettings):
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8765
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        """Read the URL as every connection will (TLS options included): refuse it here if not."""
+        from orchestrator.redis_url import check
+
+        return check(value)
+
     @field_validator("clock_start")
     @classmethod
     def _aware_start(cls, value: datetime | None) -> datetime | None:

@@ -20,6 +20,9 @@ from orchestrator.store.migrate import upgrade
 
 AGENT = "agent_test"
 
+#: Fixtures kept in their own modules (`tls_redis_server`).
+pytest_plugins = ("tests.tls",)
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -250,3 +250,210 @@ async def test_a_planted_secret_is_found_nowhere_in_clear(
         assert secret not in seen, f"{name} secret in an API answer, report or export"
         assert secret not in log_text, f"{name} secret in the logs"
         assert secret.encode() not in raw, f"{name} secret in the database file"
+
+
+# ---- finding 4: nothing in Redis, no table, no log holds a planted secret in clear -----------
+
+STORED = {
+    "csv": "tok_STORED_csv_1f0e2d",
+    "bulk": "tok_STORED_bulk_a93c11",
+    "bulk_rejected": "tok_STORED_bulkrej_5e0b",
+    "call": "otp_STORED_call_7d21",
+    "call_contact": "tok_STORED_callrow_c4f8",
+    "job": "tok_STORED_job_2b6e90",
+    "job_first": "tok_STORED_jobfirst_19aa",
+    "job_rejected": "tok_STORED_jobrej_0c3d",
+    "job_typo": "tok_STORED_jobtypo_6b72",
+}
+
+
+async def redis_text(client: Any) -> bytes:
+    """Every key of the Redis database and every value it holds, whatever its type."""
+    parts: list[bytes] = []
+    async for key in client.scan_iter(count=1000):
+        parts.append(key)
+        kind = (await client.type(key)).decode()
+        if kind == "string":
+            parts.append(await client.get(key) or b"")
+        elif kind == "hash":
+            for field, value in (await client.hgetall(key)).items():
+                parts += [field, value]
+        elif kind == "list":
+            parts += await client.lrange(key, 0, -1)
+        elif kind == "set":
+            parts += list(await client.smembers(key))
+        elif kind == "zset":
+            parts += [member for member, _ in await client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            for _id, fields in await client.xrange(key):
+                for field, value in fields.items():
+                    parts += [field, value]
+        else:
+            raise AssertionError(f"{key!r}: a Redis type this scan does not read: {kind}")
+    return b"\n".join(parts)
+
+
+async def database_text(db: Database) -> str:
+    """Every value of every column of every table, as text."""
+    from sqlalchemy import inspect, text
+
+    parts: list[str] = []
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert "contact" in tables and "deadletter" in tables
+        for table in tables:
+            for row in (await conn.execute(text(f'SELECT * FROM "{table}"'))).all():
+                for value in row:
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        parts.append(bytes(value).decode("utf-8", "replace"))
+                    else:
+                        parts.append(json.dumps(value, default=str, ensure_ascii=False))
+    return "\n".join(parts)
+
+
+async def test_planted_secrets_leave_nothing_in_clear_in_redis_the_database_or_the_logs(
+    configured: Settings,
+    db: Database,
+    real_redis: Any,
+    tmp_path: Path,
+    log_file: TextIO,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A secret goes in by every entrance (CSV, HTTP bulk, POST /v1/calls, the Redis job run by
+    the real worker, a job for a misspelt function), the personalization records are written,
+    then every Redis key, every database column and the logs are searched for it."""
+    from arq import create_pool
+
+    from jobs.worker import OrchestratorWorker, worker_options
+    from orchestrator import keys
+    from orchestrator.personalization.refresher import Refresher
+    from orchestrator.redis_conn import redis_settings
+
+    configure_logging(configured)
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(file=log_file),
+        cache_logger_on_first_use=False,
+    )
+    caplog.set_level(logging.INFO)
+    await make_campaign(db, "spring", config=CampaignPolicy().model_dump(mode="json"))
+
+    csv_file = tmp_path / "stored.csv"
+    csv_file.write_text(
+        "external_id,phone_number,customer_name,secret__token\n"
+        f"csv-1,+14155550111,Ada,{STORED['csv']}\n"
+    )
+    assert (await import_csv(db, configured, csv_file, "spring")).accepted == 1
+
+    async with db.session() as s:
+        token = await create_token(s, "crm", "crm")
+    auth = {"Authorization": f"Bearer {token.secret}"}
+    async with serve(create_app(configured)) as url, httpx.AsyncClient(base_url=url) as http:
+        rows = [
+            {
+                "external_id": "bulk-1",
+                "phone_number": "+14155550112",
+                "variables": {"customer_name": "Bo", "secret__token": STORED["bulk"]},
+            },
+            {
+                "external_id": "bulk-2",
+                "phone_number": "nope",
+                "variables": {"secret__token": STORED["bulk_rejected"]},
+            },
+        ]
+        bulk = await http.post(
+            "/v1/campaigns/spring/contacts",
+            json={"contacts": rows},
+            headers={**auth, "Idempotency-Key": "stored-1"},
+        )
+        assert bulk.status_code == 200, bulk.text
+        called = await http.post(
+            "/v1/calls",
+            json={
+                "campaign": "spring",
+                "external_id": "call-1",
+                "phone_number": "+14155550113",
+                "variables": {"customer_name": "Cy", "secret__token": STORED["call_contact"]},
+                "call": {"variables": {"secret__otp": STORED["call"]}},
+            },
+            headers={**auth, "Idempotency-Key": "stored-2"},
+        )
+        assert called.status_code == 202, called.text
+
+    # The Redis job, as a producer sends it, run by the worker as deployed (its functions and
+    # result policy), minus the background loops.
+    queue = await create_pool(redis_settings(configured.redis_url))
+    job = {
+        "campaign": "spring",
+        "external_id": "job-1",
+        "phone_number": "+14155550114",
+        "variables": {"customer_name": "Jo", "secret__token": STORED["job"]},
+    }
+    # Variables first: arq logs a job's arguments (cut at 80 characters) when it starts it.
+    first = {
+        "variables": {"secret__token": STORED["job_first"], "customer_name": "Al"},
+        **{k: v for k, v in job.items() if k != "variables"},
+        "external_id": "job-2",
+        "phone_number": "+14155550115",
+    }
+    rejected = {**job, "phone_number": "x", "variables": {"secret__t": STORED["job_rejected"]}}
+    name = configured.queue_name
+    for payload in (job, first, rejected):
+        assert await queue.enqueue_job(keys.JOB_ENQUEUE_CALL, payload, _queue_name=name)
+    # A producer's typo: arq finds no such function and fails the job.
+    typo = {**job, "variables": {"secret__token": STORED["job_typo"]}}
+    assert await queue.enqueue_job("enqueue_cal", typo, _queue_name=name)
+
+    async def bare_startup(ctx: dict[str, Any]) -> None:
+        configure_logging(configured)
+        structlog.configure(
+            logger_factory=structlog.PrintLoggerFactory(file=log_file),
+            cache_logger_on_first_use=False,
+        )
+        ctx["deps"] = build_deps(configured, ctx["redis"], queue=ctx["redis"])
+
+    async def bare_shutdown(ctx: dict[str, Any]) -> None:
+        await close_deps(ctx["deps"])
+
+    worker = OrchestratorWorker(
+        **{
+            **worker_options(configured),
+            "on_startup": bare_startup,
+            "on_shutdown": bare_shutdown,
+            "burst": True,
+            "handle_signals": False,
+        }
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    assert (worker.jobs_complete, worker.jobs_failed) == (3, 1)
+
+    # The inbound answers of every known number, precomputed into Redis.
+    refresher = Refresher(
+        configured, db, queue, SecretBox([k.get_secret_value() for k in configured.secret_keys])
+    )
+    assert await refresher.rebuild() > 0
+    await queue.aclose()
+
+    async with db.session() as s:
+        from orchestrator.store.models import Contact, DeadLetter
+
+        stored = {c.external_id for c in (await s.exec(select(Contact))).all()}
+        letters = (await s.exec(select(DeadLetter))).all()
+    assert {"csv-1", "bulk-1", "call-1", "job-1", "job-2"} <= stored
+    assert len(letters) == 1  # the refused job, kept masked
+
+    in_redis = await redis_text(real_redis)
+    assert b"spring" in in_redis or b"personalization" in in_redis  # the scan reads values
+    in_db = await database_text(db)
+    assert "Jo" in in_db  # the scan reads the tables
+    log_file.flush()
+    captured = capfd.readouterr()
+    logs = caplog.text + captured.out + captured.err + (tmp_path / "app.log").read_text()
+    assert "enqueue_call" in logs  # arq's own log lines were captured
+    for where, secret in STORED.items():
+        assert secret.encode() not in in_redis, f"{where} secret in clear in Redis"
+        assert secret not in in_db, f"{where} secret in clear in the database"
+        assert secret not in logs, f"{where} secret in clear in the logs"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import InvalidSettings, load_checked
 
 app = typer.Typer(
     help="Outbound calling for ElevenLabs voice agents: intake, scheduling, dialing, tracking, "
@@ -23,19 +24,16 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error and return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
 def settings(**overrides: Any) -> Settings:
-    """The settings, or a clear exit naming each invalid field."""
+    """The settings, or a clear exit naming each invalid field (never a value)."""
     try:
-        return load_settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"invalid settings — {problems}", 2) from None
+        return load_checked(**overrides)
+    except InvalidSettings as exc:
+        raise fail(str(exc), 2) from None
 
 
 campaigns_app = typer.Typer(

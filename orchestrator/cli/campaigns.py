@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.cli.base import campaigns_app, console, fail, settings
+from orchestrator.cli.base import campaigns_app, console, err, fail, settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignOut,
@@ -24,6 +25,7 @@ from orchestrator.intake.campaign_spec import (
     current_fields,
     resolve_create,
     resolve_patch,
+    signing_warning,
 )
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns as repo
@@ -90,6 +92,16 @@ def _print(campaign: CampaignOut) -> None:
     console.print_json(campaign.model_dump_json())
 
 
+def _warn_unsigned(policy: dict[str, Any]) -> None:
+    """Outside prod a campaign may notify a CRM unsigned (prod refuses it): say so on stderr."""
+    problem = signing_warning(policy)
+    if problem:
+        err.print(
+            f"[yellow]warning:[/yellow] CRM notifications of this campaign will be sent "
+            f"UNSIGNED (refused with ORCH_ENV=prod): {escape(problem)}"
+        )
+
+
 @campaigns_app.command("create")
 def create(
     name: NameArg,
@@ -111,6 +123,7 @@ def create(
 
     async def work(db: Database, resolved: Settings) -> CampaignOut:
         campaign_name, columns, policy = resolve_create(data, resolved)
+        _warn_unsigned(policy)
         async with db.session() as s:
             return campaign_out(
                 await repo.create_campaign(s, campaign_name, config=policy, **columns)
@@ -141,6 +154,7 @@ def update(
         async with db.session() as s:
             found = await repo.get_by_ref(s, name)
             columns, policy = resolve_patch(current_fields(found), patch, resolved)
+            _warn_unsigned(policy)
             return campaign_out(await repo.update_campaign(s, found, config=policy, **columns))
 
     _print(_run(work))

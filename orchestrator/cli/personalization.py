@@ -6,7 +6,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from sqlmodel import col, select
 
 from orchestrator.cli.base import app, console, fail, settings
@@ -29,11 +28,12 @@ def rebuild() -> None:
 
 async def _rebuild(resolved: Settings) -> int:
     from orchestrator.personalization.refresher import Refresher
+    from orchestrator.redis_conn import redis_client
     from orchestrator.secretbox import SecretBox
     from orchestrator.store.engine import Database
 
     db = Database(resolved.database_url)
-    redis = Redis.from_url(resolved.redis_url)
+    redis = redis_client(resolved.redis_url)
     box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
     try:
         return await Refresher(resolved, db, redis, box).rebuild()

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from orchestrator.cli.base import app, console, fail, settings
 from orchestrator.gc_tuning import tune_after_startup
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import InvalidSettings, describe
 
 
 @app.command()
@@ -27,7 +29,8 @@ def web(
 
     resolved = settings()
     configure_logging(resolved)
-    application = create_app(resolved)
+    _check_signing(resolved)
+    application = create_app(resolved, check_signing=False)
     tune_after_startup()
     uvicorn.run(
         application,
@@ -36,6 +39,27 @@ def web(
         log_level="warning",
         access_log=False,
     )
+
+
+def _check_signing(resolved: Settings) -> None:
+    """Refuse to serve (prod) or warn (elsewhere) when a campaign's CRM notifications can't be
+    signed: here, before uvicorn, so a refusal is one line and not a lifespan traceback."""
+    import asyncio
+
+    from orchestrator.store.engine import Database
+    from orchestrator.tracking.notify import UnsignedNotifications, check_signing
+
+    async def check() -> None:
+        db = Database(resolved.database_url)
+        try:
+            await check_signing(db, resolved)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except UnsignedNotifications as exc:
+        raise fail(str(exc), 2) from None
 
 
 @app.command()
@@ -90,7 +114,7 @@ def sandbox(
     try:
         config = SandboxConfig(**overrides)
     except ValidationError as exc:
-        raise fail(f"invalid sandbox settings: {exc}", 2) from None
+        raise fail(f"invalid sandbox settings — {describe(exc)}", 2) from None
     run(config)
 
 
@@ -107,7 +131,7 @@ def demo(
 
     try:
         result = run_demo(console=None if as_json else console, contacts=contacts, timeout=timeout)
-    except StackError as exc:
+    except (StackError, InvalidSettings) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted; every process the demo started was stopped", 130) from None

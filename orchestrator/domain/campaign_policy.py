@@ -7,6 +7,7 @@ created, with the field and the reason.
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,14 +122,29 @@ class BurstPolicy(BaseModel):
         return self
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
 class Notifications(BaseModel):
     """Optional outbound webhook to the CRM when a contact's disposition is final."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None
-    #: Name of the environment variable holding the HMAC secret (secrets never sit in config).
+    #: Name of the environment variable holding the signing secret, a Standard Webhooks
+    #: `whsec_...` secret (secrets never sit in config; see `domain/crm_signing.py`).
     secret_env: str | None = None
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        # Never echoes the value: a secret pasted here instead of a name must not be shown.
+        if value is not None and (value.startswith("whsec_") or not _ENV_NAME.fullmatch(value)):
+            raise ValueError(
+                "the name of the environment variable holding the secret (letters, digits, _), "
+                "not the secret itself"
+            )
+        return value
 
     @field_validator("url")
     @classmethod

@@ -10,6 +10,7 @@ variables must follow the variable rules. Each failure names its field.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
+from orchestrator.domain.crm_signing import signing_problem
 from orchestrator.domain.initiation import clean_variables, is_secret
 from orchestrator.domain.persona import persona_problem
 from orchestrator.errors import ValidationFailed
@@ -158,8 +160,17 @@ def check_campaign(fields: CampaignFields, agent_id: str, settings: Settings) ->
         )
     except ValidationFailed as exc:
         problems.extend(exc.problems)
+    unsigned = signing_problem(fields.notifications, os.environ)
+    if unsigned and settings.env == "prod":
+        problems.append(("notifications.secret_env", unsigned))
     if problems:
         raise ValidationFailed(problems)
+
+
+def signing_warning(config: Mapping[str, Any]) -> str | None:
+    """Why the CRM notifications of a campaign with this policy would go unsigned (None: they
+    would not); refused in prod by `check_campaign`, to be warned about elsewhere."""
+    return signing_problem(policy_of(dict(config)).notifications, os.environ)
 
 
 def policy_part(fields: CampaignFields) -> dict[str, Any]:

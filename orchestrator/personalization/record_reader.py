@@ -20,9 +20,10 @@ import contextlib
 import ssl
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
+
+from orchestrator.redis_url import CERTIFICATE_HINT, parse
 
 
 class RedisUnavailable(ConnectionError):
@@ -37,27 +38,18 @@ def _command(*parts: bytes) -> bytes:
 
 
 class _Target:
-    """Where and how to connect, from a `redis://` or `rediss://` URL."""
+    """Where and how to connect, from a `redis://` or `rediss://` URL (`redis_url.parse`)."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss"):
-            raise ValueError(f"not a redis:// or rediss:// URL: {parts.scheme}://")
-        query = parse_qs(parts.query)
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or 6379
-        self.username = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
-        path = parts.path.lstrip("/")
-        self.db = int(path) if path.isdigit() else int(query.get("db", ["0"])[0])
-        self.ssl: ssl.SSLContext | None = None
-        if parts.scheme == "rediss":
-            context = ssl.create_default_context()
-            # Managed Redis often serves self-signed certificates, selected like redis-py does.
-            if query.get("ssl_cert_reqs", [""])[0].lower() in ("none", "cert_none"):
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self.ssl = context
+        target = parse(url)
+        self.host = target.host
+        self.port = target.port
+        self.address = target.address
+        self.username = target.username
+        self.password = target.password
+        self.db = target.db
+        #: TLS as the URL says (`ssl_cert_reqs`, `ssl_ca_certs`...), like every connection of ours.
+        self.ssl = target.ssl_context()
 
     def handshake(self) -> list[bytes]:
         """Commands to send after connecting (each answered +OK)."""
@@ -159,6 +151,12 @@ class RecordReader:
                     if isinstance(reply, Exception):
                         raise RedisUnavailable(f"Redis refused the connection: {reply}")
                 opened = None
+            except ssl.SSLCertVerificationError as exc:
+                self._failures += 1
+                raise RedisUnavailable(
+                    f"TLS to Redis at {target.address}: certificate verify failed "
+                    f"({exc.verify_message}); {CERTIFICATE_HINT}"
+                ) from exc
             except OSError as exc:
                 self._failures += 1
                 raise RedisUnavailable(f"cannot connect to Redis: {exc}") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -288,6 +289,8 @@ class Notification(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     attempt_id: int | None = Field(default=None, foreign_key="attempt.id")
     url: str
+    #: The `webhook-id` the CRM deduplicates by: one per notification, the same on every retry.
+    message_id: str = Field(default_factory=lambda: f"msg_{uuid4().hex}", max_length=64)
     payload: dict[str, Any] = _json()
     status: str = Field(default="pending", max_length=20)
     tries: int = 0

@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from arq import create_pool
-from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from orchestrator import __version__
 from orchestrator.limiter.slots import SlotLimiter
+from orchestrator.redis_conn import web_redis_settings
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
+from orchestrator.settings_errors import load_or_exit
 from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
+from orchestrator.tracking import notify
 from orchestrator.tracking.event_writer import EventWriter
 from orchestrator.web import errors, problems, schemas
 from orchestrator.web.body_limit import BodyLimit
@@ -33,22 +35,32 @@ from orchestrator.web.routes import (
 from orchestrator.web.state import AppState, WebMetrics
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, check_signing: bool = True) -> FastAPI:
     """Build the app; resources are opened in the lifespan and closed after it.
 
     The settings (personas included) are validated when loaded, so a bad `personas.toml` stops
-    `orchestrator web` at start-up with the persona and field named.
+    `orchestrator web` at start-up with the persona and field named. At start-up every campaign
+    that notifies a CRM must be able to sign (`tracking.notify.check_signing`: refused in prod,
+    warned about elsewhere); `check_signing=False` when the caller checked already.
     """
-    resolved = settings or load_settings()
+    # Invalid settings end the process with each field named and no value (not a traceback
+    # through uvicorn's factory loading that would print them).
+    resolved = settings or load_or_exit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Webhook senders wait on this process's writes: the worker's backlog goes second.
         db = Database(resolved.database_url, write_priority=Priority.URGENT)
+        if check_signing:
+            try:
+                await notify.check_signing(db, resolved)
+            except notify.UnsignedNotifications:
+                await db.dispose()
+                raise
         queue = await create_pool(
             # No command retries here: in a Redis outage a webhook gets a quick 503 (the provider
             # may retry; an event stored before the failure is swept up later), not a hang.
-            RedisSettings.from_dsn(resolved.redis_url),
+            web_redis_settings(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
         app.state.orch = AppState(

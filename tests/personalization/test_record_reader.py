@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
-import shutil
 import ssl
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from redis.asyncio import Redis
 
 from orchestrator.devstack import free_port
 from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
-from tests.conftest import wait_started
 
 T = TypeVar("T")
 
@@ -372,60 +363,10 @@ async def test_close_fails_the_gets_in_flight_and_a_later_get_connects_again(
 # --- TLS ----------------------------------------------------------------------------------------
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate, key) PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server speaking only TLS, with a self-signed certificate; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (make test installs it)")
-    workdir = tmp_path_factory.mktemp("redis-tls")
-    cert, key = _self_signed(workdir)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
-            *("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-auth-clients", "no"),
-            *("--save", "", "--dir", str(workdir)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"rediss://127.0.0.1:{port}/0"
-    wait_started(proc, f"{url}?ssl_cert_reqs=none", "redis-server with TLS")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+@pytest.fixture
+def tls_redis(tls_redis_server: tuple[str, Path]) -> str:
+    """The URL of a redis-server speaking only TLS, with a self-signed certificate."""
+    return tls_redis_server[0]
 
 
 async def test_rediss_reads_over_tls_and_checks_the_certificate_unless_told_not_to(

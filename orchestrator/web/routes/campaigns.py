@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +23,7 @@ from orchestrator.intake.campaign_spec import (
     current_fields,
     resolve_create,
     resolve_patch,
+    signing_warning,
 )
 from orchestrator.scheduling import control
 from orchestrator.store import campaigns as repo
@@ -30,6 +32,8 @@ from orchestrator.web.idempotency import run_once
 from orchestrator.web.problems import ApiError, invalid, responses
 from orchestrator.web.routes.contacts import IdempotencyKey, campaign_or_404
 from orchestrator.web.state import AppState
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["campaigns"])
 
@@ -64,6 +68,7 @@ async def create(
         name, columns, config = resolve_create(json.loads(body), state.settings)
     except ValidationFailed as exc:
         raise invalid(exc) from None
+    _warn_unsigned(name, config)
 
     async def work(s: AsyncSession) -> tuple[int, dict[str, Any]]:
         try:
@@ -135,10 +140,18 @@ async def update(
             columns, config = resolve_patch(current_fields(found), patch, state.settings)
         except ValidationFailed as exc:
             raise invalid(exc) from None
+        _warn_unsigned(found.name, config)
         stored = await repo.update_campaign(s, found, config=config, **columns)
         return 200, campaign_out(stored).model_dump(mode="json")
 
     return await run_once(request, token, await request.body(), work, idempotency_key)
+
+
+def _warn_unsigned(name: str, config: dict[str, Any]) -> None:
+    """Outside prod a campaign may notify a CRM unsigned (prod refuses it): say so loudly."""
+    problem = signing_warning(config)
+    if problem:
+        log.warning("campaign.notifications_unsigned", campaign=name, problem=problem)
 
 
 async def _control(request: Request, ref: str, action: str) -> StatusChange:
