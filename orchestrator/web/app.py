@@ -17,7 +17,7 @@ from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
 from orchestrator.tracking.event_writer import EventWriter
-from orchestrator.web import errors, problems, schemas
+from orchestrator.web import errors, pages, problems, schemas
 from orchestrator.web.body_limit import BodyLimit
 from orchestrator.web.routes import (
     calls,
@@ -27,6 +27,7 @@ from orchestrator.web.routes import (
     health,
     personalization,
     reports,
+    signin,
     twilio,
     webhooks,
 )
@@ -81,8 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     problems.install(app)
+    pages.install(app)
     app.state.secret_box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
     app.add_middleware(BodyLimit, limit=resolved.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=16_384, prefix="/dashboard/")  # the browser forms
     # First: the inbound webhook answers while a phone rings, so it is matched before the rest.
     app.include_router(personalization.router)
     app.include_router(webhooks.router)
@@ -93,5 +96,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)
+    app.include_router(signin.router)
     schemas.install(app)
     return app
