@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,13 +35,23 @@ class LiveSession:
     token: ApiToken
 
 
+#: Sessions are kept this long past their expiry (for `orchestrator sessions list`), then deleted.
+KEEP_ENDED = timedelta(days=30)
+
+
 async def open_session(
     s: AsyncSession, token: ApiToken, lifetime: timedelta, *, now: datetime | None = None
 ) -> str:
-    """Open a session for `token` ending at the latest after `lifetime`; its raw id, shown once."""
+    """Open a session for `token` ending at the latest after `lifetime`; its raw id, shown once.
+
+    Sessions that expired more than `KEEP_ENDED` ago are deleted on the way, so the table stays
+    as small as the sign-ins of the last weeks.
+    """
     assert token.id is not None
     raw = secrets.token_urlsafe(32)
     start = now or utcnow()
+    old: Any = delete(WebSession).where(col(WebSession.expires_at) < start - KEEP_ENDED)
+    await s.exec(old)
     s.add(
         WebSession(
             token_id=token.id,

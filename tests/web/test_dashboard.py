@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 
+import pytest
 from redis.asyncio import Redis
 
 from orchestrator import keys
@@ -55,3 +57,24 @@ async def test_live_calls_come_from_redis_with_burst_apart(api: Api, real_redis:
         page = (await browser.get("/dashboard")).text
     assert metric(page, "live.in_flight") == "3"
     assert metric(page, "live.burst") == "1"
+
+
+ODD_CAMPAIGNS = ["99999999999999999999", "-1", "0", "\x00", "x" * 5000, "9" * 400, "²", "%ff"]
+
+
+@pytest.mark.parametrize("campaign", ODD_CAMPAIGNS, ids=range(len(ODD_CAMPAIGNS)))
+async def test_odd_campaign_references_never_fail(api: Api, campaign: str) -> None:
+    """The dashboard falls back to every campaign; the report routes answer 404."""
+    await seed(api.db)
+    far = {"since": "0001-01-01T00:00:00+14:00", "until": "9999-12-31"}
+    async with api.client() as browser:
+        await sign_in(browser, api.supervisor)
+        for path in ("/dashboard", "/dashboard/fragment"):
+            page = await browser.get(path, params={"campaign": campaign, **far})
+            assert page.status_code == 200, (path, page.text[:300])
+            assert 'data-metric="dials"' in page.text
+    async with api.client(api.supervisor) as http:
+        for suffix in ("report", "report.csv", "contacts.csv"):
+            path = f"/v1/campaigns/{quote(campaign, safe='')}/{suffix}"
+            response = await http.get(path, params=far)
+            assert response.status_code == 404, (path, response.text[:300])
