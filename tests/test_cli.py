@@ -164,6 +164,8 @@ def test_report_dates_far_or_bad_never_a_traceback(
     [
         ["tokens", "revoke", "99999999999999999999"],
         ["tokens", "revoke", "0"],
+        ["sessions", "revoke", "99999999999999999999"],
+        ["sessions", "revoke", "--token", "-3"],
         ["dead-letters", "--limit", "99999999999999999999"],
         ["dead-letters", "--limit", "-5"],
         ["unmatched-events", "--limit", "99999999999999999999"],
@@ -183,3 +185,13 @@ def test_numbers_out_of_range_are_a_usage_error(cli_env: dict[str, str], args: l
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Invalid value" in result.output
+
+
+def test_sessions_revoke_needs_exactly_one_target(cli_env: dict[str, str]) -> None:
+    for args in ([], ["1", "--token", "1"]):
+        result = CliRunner().invoke(app, ["sessions", "revoke", *args], env=cli_env)
+        assert result.exit_code == 2, result.output
+        assert "name a session id, or --token" in result.output
+    missing = CliRunner().invoke(app, ["sessions", "revoke", "7"], env=cli_env)
+    assert missing.exit_code == 1
+    assert "no live session with id 7" in missing.output

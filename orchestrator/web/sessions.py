@@ -38,6 +38,8 @@ from orchestrator.web.state import AppState
 #: The session cookie, and the sign-in form's pre-session cookie (its CSRF token's key).
 COOKIE = "orch_session"
 PRE_COOKIE = "orch_signin"
+#: Before sessions, this cookie held the raw token: it is never read, and cleared at sign-in.
+LEGACY_COOKIE = "orch_dashboard"
 #: Every browser page lives under this path, and so do its cookies.
 PATH = "/dashboard"
 #: A session's last request is written at most this often (the page refreshes every few seconds).
@@ -116,6 +118,8 @@ async def start_session(request: Request, response: Response, token: ApiToken) -
         raw = await open_session(s, token, timedelta(seconds=lifetime))
     _set(request, response, COOKIE, raw, int(lifetime))
     _forget(request, response, PRE_COOKIE)
+    if LEGACY_COOKIE in request.cookies:
+        _forget(request, response, LEGACY_COOKIE)
 
 
 async def end_session(request: Request, response: Response) -> None:

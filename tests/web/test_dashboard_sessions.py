@@ -128,6 +128,10 @@ async def test_a_raw_token_in_the_cookie_or_the_address_is_refused(api: Api) -> 
             browser.cookies.set(name, api.supervisor, path="/dashboard")
             assert (await browser.get("/dashboard")).status_code == 401
             assert (await browser.get("/dashboard/fragment")).status_code == 401
+    async with api.client() as browser:  # signing in clears the old cookie holding a token
+        browser.cookies.set("orch_dashboard", api.supervisor, path="/dashboard")
+        signed = await sign_in(browser, api.supervisor)
+        assert cookies_set(signed)["orch_dashboard"]["value"] == ""
     async with api.client() as browser:
         address = await browser.get("/dashboard", params={"token": api.supervisor})
         assert address.status_code == 400
