@@ -257,6 +257,11 @@ class Settings(BaseSettings):
     max_bulk_rows: int = Field(default=1000, ge=1)
     #: How long an `Idempotency-Key` answer is replayed.
     idempotency_ttl_secs: float = Field(default=24 * 3600.0, gt=0)
+    #: A dashboard sign-in ends after this long without a request (the open page refreshes
+    #: itself, so this counts from when the tab was closed or slept)...
+    session_idle_secs: float = Field(default=3600.0, gt=0, le=366 * 86400)
+    #: ...and at the latest this long after signing in.
+    session_max_secs: float = Field(default=12 * 3600.0, gt=0, le=366 * 86400)
 
     # personas (`config/personas.toml`) and the context carried between calls
     personas_file: Path = Path("config/personas.toml")

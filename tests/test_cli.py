@@ -134,3 +134,64 @@ def test_invalid_settings_are_a_clear_error(cli_env: dict[str, str]) -> None:
     assert result.exit_code == 2
     assert "invalid settings" in result.output
     assert "concurrency_limit" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--until", "9999-12-31"], 0, "dials"),
+        (["--since", "0001-01-01T00:00:00+14:00"], 0, "dials"),
+        (["--since", "0001-01-01", "--until", "9999-12-31T23:59:59-05:00"], 0, "dials"),
+        (["--until", "10000-01-01"], 2, "--until: expected an ISO date"),
+        (["--since", "2026-02-30"], 2, "--since: expected an ISO date"),
+        (["--since", "2025-03-05", "--until", "2025-03-01"], 2, "--until: must be after since"),
+        (["--since", "2025-03-04T10:00+24:00"], 2, "--since"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_report_dates_far_or_bad_never_a_traceback(
+    cli_env: dict[str, str], args: list[str], code: int, words: str
+) -> None:
+    result = CliRunner().invoke(app, ["report", "--format", "json", *args], env=cli_env)
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert words in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tokens", "revoke", "99999999999999999999"],
+        ["tokens", "revoke", "0"],
+        ["sessions", "revoke", "99999999999999999999"],
+        ["sessions", "revoke", "--token", "-3"],
+        ["dead-letters", "--limit", "99999999999999999999"],
+        ["dead-letters", "--limit", "-5"],
+        ["unmatched-events", "--limit", "99999999999999999999"],
+        ["unmatched-events", "--limit", "0"],
+        ["web", "--port", "70000"],
+        ["web", "--port", "-1"],
+        ["demo", "--timeout", "inf"],
+        ["demo", "--timeout", "-1"],
+        ["sandbox", "inbound", "--duration", "inf"],
+        ["sandbox", "inbound", "--timeout", "nan"],
+        ["sandbox", "inbound", "--timeout", "0"],
+    ],
+    ids=" ".join,
+)
+def test_numbers_out_of_range_are_a_usage_error(cli_env: dict[str, str], args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, env=cli_env)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Invalid value" in result.output
+
+
+def test_sessions_revoke_needs_exactly_one_target(cli_env: dict[str, str]) -> None:
+    for args in ([], ["1", "--token", "1"]):
+        result = CliRunner().invoke(app, ["sessions", "revoke", *args], env=cli_env)
+        assert result.exit_code == 2, result.output
+        assert "name a session id, or --token" in result.output
+    missing = CliRunner().invoke(app, ["sessions", "revoke", "7"], env=cli_env)
+    assert missing.exit_code == 1
+    assert "no live session with id 7" in missing.output

@@ -16,6 +16,7 @@ from orchestrator.cli import (  # noqa: F401
     personalization,
     processes,
     reports,
+    sessions,
     tokens,
 )
 from orchestrator.cli.base import app

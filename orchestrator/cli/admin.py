@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from orchestrator.cli.base import app, console, settings
 
+#: Rows to list: a negative LIMIT means "no limit" to SQLite, so the range is checked here.
+Limit = Annotated[int, typer.Option(help="Rows to list (newest first)", min=1, max=100_000)]
+
 
 @app.command("dead-letters")
-def dead_letters(limit: int = 50) -> None:
+def dead_letters(limit: Limit = 50) -> None:
     """List payloads that could not be accepted, with the reason."""
     from sqlmodel import col, select
 
@@ -43,7 +47,7 @@ def dead_letters(limit: int = 50) -> None:
 
 
 @app.command("unmatched-events")
-def unmatched_events(limit: int = 50) -> None:
+def unmatched_events(limit: Limit = 50) -> None:
     """List stored webhook events whose conversation no attempt has (newest first).
 
     They are applied by themselves if an attempt gets that conversation later (the dialer's

@@ -66,15 +66,21 @@ async def _callers(resolved: Settings, agent_id: str, limit: int = 1000) -> list
 
 @sandbox_app.command()
 def inbound(
-    rate: Annotated[float, typer.Option(help="Inbound calls per second", min=0.1)] = 10.0,
-    duration: Annotated[float, typer.Option(help="Seconds to play calls for", min=0.1)] = 10.0,
+    rate: Annotated[
+        float, typer.Option(help="Inbound calls per second", min=0.1, max=10_000)
+    ] = 10.0,
+    duration: Annotated[
+        float, typer.Option(help="Seconds to play calls for", min=0.1, max=86400)
+    ] = 10.0,
     url: Annotated[str | None, typer.Option(help="The webhook (default: the public URL's)")] = None,
     agent: Annotated[str | None, typer.Option(help="Agent called (default: the default)")] = None,
     called_number: Annotated[str, typer.Option(help="Our number being called")] = "+14155550100",
     unknown_share: Annotated[
         float, typer.Option(help="Share of callers who are not contacts", min=0.0, max=1.0)
     ] = 0.1,
-    timeout: Annotated[float, typer.Option(help="Seconds the provider waits")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds the provider waits", min=0.1, max=600)
+    ] = 10.0,
 ) -> None:
     """Play inbound calls against the personalization webhook; print latency and failures."""
     from orchestrator.personalization.player import play

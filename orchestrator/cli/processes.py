@@ -19,7 +19,9 @@ from orchestrator.settings_errors import InvalidSettings, describe
 @app.command()
 def web(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default $PORT or 8000)")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default $PORT or 8000)", min=1, max=65535)
+    ] = None,
 ) -> None:
     """Serve the HTTP API, webhooks, health and metrics (uvicorn)."""
     import uvicorn
@@ -122,7 +124,9 @@ def sandbox(
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
     contacts: Annotated[Path | None, typer.Option(help="CSV instead of the bundled sample")] = None,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds")] = 180.0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up after this many seconds", min=1, max=86400)
+    ] = 180.0,
 ) -> None:
     """Run a whole campaign against the local sandbox: redis, sandbox, web, worker, report."""
     from orchestrator.demo import run_demo

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from orchestrator.cli.base import app, console, fail, settings
+from orchestrator.store.campaigns import MAX_ID
 from orchestrator.store.engine import Database
 from orchestrator.store.tokens import IssuedToken, create_token, list_tokens, revoke_token
 
@@ -73,7 +74,9 @@ def list_() -> None:
 
 
 @tokens_app.command("revoke")
-def revoke(token_id: int) -> None:
+def revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id", min=1, max=MAX_ID)],
+) -> None:
     """Revoke a token at once."""
     resolved = settings()
 

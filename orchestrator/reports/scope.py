@@ -47,24 +47,50 @@ class ReportScope:
         }
 
 
+#: The ends of time a bound is clamped to: a date past them is "since forever" / "until forever".
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def _parse(field: str, text: str, *, end: bool) -> datetime:
-    """One bound: an ISO date (a whole day) or an ISO date-time.
+    """One bound: an ISO date (a whole UTC day) or an ISO date-time, in UTC.
+
+    A date is recognised in every form `date.fromisoformat` reads (`2025-03-04`, `20250304`), so a
+    compact date is a whole day too, never a midnight instant. A real bound beyond what a datetime
+    holds once shifted to UTC (`until=9999-12-31`, `since=0001-01-01T00:00+14:00`) is clamped to
+    the end of time it points at: nothing can lie beyond it, so the meaning is kept.
 
     Raises:
-        ValidationFailed: not an ISO date or date-time.
+        ValidationFailed: not an ISO date or date-time (the reason says why, e.g. no 30 February).
     """
     value = text.strip()
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        moment = datetime.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
+        day = None
+    if day is not None:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if not end:
+            return start
+        return start + timedelta(days=1) if day < date.max else LATEST
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        # Python's own words name the broken part ("day is out of range for month"), except for
+        # a shape it cannot read at all, where they would only echo the input back.
+        reason = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
+        shown = value if len(value) <= 40 else value[:40] + "…"
         raise ValidationFailed(
-            [(field, f"expected an ISO date (YYYY-MM-DD) or date-time, got {text!r}")]
+            [(field, f"expected an ISO date (YYYY-MM-DD) or date-time, got {shown!r}{reason}")]
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # Only a moment in year 1 or 9999 with an offset pointing past the edge gets here.
+        offset = moment.utcoffset()
+        return EARLIEST if offset is not None and offset > timedelta(0) else LATEST
 
 
 def make_scope(

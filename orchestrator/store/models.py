@@ -266,6 +266,22 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class WebSession(SQLModel, table=True):
+    """A browser signed in with a token (the dashboard); only the SHA-256 of its id is stored.
+
+    Live while not revoked, before `expires_at` (absolute) and seen within the idle limit, and
+    only while its token is live: revoking the token ends its sessions.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="apitoken.id", index=True)
+    id_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """The stored answer to a request made with an `Idempotency-Key`, replayed on repeats."""
 

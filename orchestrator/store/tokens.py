@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.models import ApiToken
 from orchestrator.store.types import utcnow
+from orchestrator.store.web_sessions import revoke_for_token
 
 SCOPES = ("crm", "supervisor")
 _PREFIX = "orch_"
@@ -60,12 +61,13 @@ async def find_token(s: AsyncSession, secret: str) -> ApiToken | None:
 
 
 async def revoke_token(s: AsyncSession, token_id: int) -> bool:
-    """Revoke a token; False when there is no such live token."""
+    """Revoke a token and end the browser sessions opened with it; False when no such live token."""
     row = await s.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = utcnow()
     s.add(row)
+    await revoke_for_token(s, token_id)
     return True
 
 

@@ -19,7 +19,7 @@ from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
 from orchestrator.tracking import notify
 from orchestrator.tracking.event_writer import EventWriter
-from orchestrator.web import errors, problems, schemas
+from orchestrator.web import errors, pages, problems, schemas
 from orchestrator.web.body_limit import BodyLimit
 from orchestrator.web.routes import (
     calls,
@@ -29,6 +29,7 @@ from orchestrator.web.routes import (
     health,
     personalization,
     reports,
+    signin,
     twilio,
     webhooks,
 )
@@ -93,8 +94,10 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
     )
     errors.install(app)
     problems.install(app)
+    pages.install(app)
     app.state.secret_box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
     app.add_middleware(BodyLimit, limit=resolved.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=16_384, prefix="/dashboard/")  # the browser forms
     # First: the inbound webhook answers while a phone rings, so it is matched before the rest.
     app.include_router(personalization.router)
     app.include_router(webhooks.router)
@@ -105,5 +108,6 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
     app.include_router(calls.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)
+    app.include_router(signin.router)
     schemas.install(app)
     return app

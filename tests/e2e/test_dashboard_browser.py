@@ -1,18 +1,20 @@
 """The dashboard in a real browser: Debian's headless Chromium against a running system.
 
 A LocalStack (redis-server, sandbox, `orchestrator web`, a worker) runs a small campaign to the
-end; Chromium then opens `/dashboard?token=...` (the sign-in redirect and its cookie included),
-and the DOM it rendered must hold the charts and the JSON report's numbers. Screenshots at a
-laptop's and a phone's width are left in the test's folder for people to look at.
+end; Chromium (driven by Playwright, the system's build: nothing is downloaded) then opens
+`/dashboard?campaign=demo`, signs in with the form as a person would (CSRF token, redirect and
+session cookie included), and the DOM it rendered must hold the charts and the JSON report's
+numbers. Screenshots at a laptop's and a phone's width are left in the test's folder for people
+to look at.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 from orchestrator.demo import (
     DEMO_CLOCK_RATE,
@@ -35,18 +38,6 @@ from orchestrator.store.tokens import create_token
 
 pytestmark = pytest.mark.e2e
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
-
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,17 +46,20 @@ def chromium() -> str:
     return found
 
 
-def browse(url: str, folder: Path, *extra: str) -> str:
-    """Run Chromium once on `url` with a fresh profile; stdout (the DOM with --dump-dom)."""
-    profile = folder / f"profile-{len(list(folder.glob('profile-*')))}"
-    done = subprocess.run(
-        [chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, url],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    return done.stdout.decode()
+@contextlib.contextmanager
+def signed_in(base_url: str, token: str, width: int, height: int) -> Iterator[Page]:
+    """A fresh browser whose page has signed in with `token` through the form."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.goto(f"{base_url}/dashboard?campaign=demo")
+            page.fill("input[name=token]", token)
+            page.click("button[type=submit]")
+            page.wait_for_selector('svg[data-chart="by_hour"]', timeout=60_000)
+            yield page
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,13 +111,21 @@ def _json_value(report: dict[str, Any], dotted: str) -> Any:
 def test_dashboard_renders_the_reports_numbers_and_charts(
     finished: tuple[LocalStack, str, Path],
 ) -> None:
-    stack, token, folder = finished
+    stack, token, _ = finished
     report = httpx.get(
         f"{stack.web_url}/v1/campaigns/demo/report",
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     ).json()
-    dom = browse(f"{stack.web_url}/dashboard?token={token}&campaign=demo", folder, "--dump-dom")
+    with signed_in(stack.web_url, token, 1366, 2200) as page:
+        assert page.url == f"{stack.web_url}/dashboard?campaign=demo"
+        dom = page.content()
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        page.click("text=Sign out")  # a CSRF-checked form, as the browser posts it
+        page.wait_for_selector("input[name=token]")
+        assert "orch_session" not in {c["name"] for c in page.context.cookies()}
+    session = cookies["orch_session"]
+    assert session["value"] != token and session["httpOnly"] and session["sameSite"] == "Strict"
     assert token not in dom
     for chart in ("by_hour", "utilization", "dispositions", "live"):
         assert re.search(rf'<svg[^>]*data-chart="{chart}"', dom), chart
@@ -146,9 +148,9 @@ def test_dashboard_renders_the_reports_numbers_and_charts(
 
 def test_screenshots_at_laptop_and_phone_width(finished: tuple[LocalStack, str, Path]) -> None:
     stack, token, folder = finished
-    url = f"{stack.web_url}/dashboard?token={token}&campaign=demo"
-    for name, size in (("laptop", "1366,2200"), ("phone", "390,3600")):
+    for name, (width, height) in (("laptop", (1366, 2200)), ("phone", (390, 3600))):
         shot = folder / f"dashboard-{name}.png"
-        browse(url, folder, f"--screenshot={shot}", f"--window-size={size}")
+        with signed_in(stack.web_url, token, width, height) as page:
+            page.screenshot(path=str(shot))
         assert shot.stat().st_size > 20_000, name
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,10 +1,15 @@
-"""The dashboard: sign-in by token into a cookie, never echoed; the page's numbers and charts."""
+"""The dashboard's page: its numbers are the reports', its charts, live calls from Redis.
+
+Signing in, sessions and CSRF are proved in `test_dashboard_sessions.py`.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 
+import pytest
 from redis.asyncio import Redis
 
 from orchestrator import keys
@@ -12,6 +17,7 @@ from orchestrator.dialing.scopes import account_scope
 from orchestrator.limiter.slots import SlotLimiter
 from tests.reports.conftest import seed
 from tests.web.api_support import Api
+from tests.web.browser import sign_in
 
 
 def metric(page: str, name: str) -> str:
@@ -20,42 +26,12 @@ def metric(page: str, name: str) -> str:
     return found.group(1)
 
 
-async def test_token_signs_in_once_and_is_never_in_the_page(api: Api) -> None:
-    await seed(api.db)
-    async with api.client() as browser:
-        refused = await browser.get("/dashboard")
-        assert refused.status_code == 401
-        assert "<form" in refused.text
-        signed = await browser.get("/dashboard", params={"token": api.supervisor})
-        assert signed.status_code == 303
-        assert signed.headers["location"] == "/dashboard"
-        cookie = signed.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie
-        page = await browser.get("/dashboard")
-        assert page.status_code == 200
-        assert api.supervisor not in page.text
-        assert "nonce-" in page.headers["content-security-policy"]
-        fragment = await browser.get("/dashboard/fragment", params={"campaign": "spring"})
-        assert fragment.status_code == 200
-        out = await browser.post("/dashboard/logout")
-        assert out.status_code == 303
-        browser.cookies.clear()
-        assert (await browser.get("/dashboard/fragment")).status_code == 401
-
-
-async def test_bad_tokens_are_refused(api: Api) -> None:
-    async with api.client() as browser:
-        assert (await browser.get("/dashboard", params={"token": "orch_x"})).status_code == 401
-        form = await browser.post("/dashboard/login", data={"token": api.supervisor})
-        assert form.status_code == 303
-
-
 async def test_page_numbers_are_the_reports(api: Api) -> None:
     await seed(api.db)
     async with api.client(api.supervisor) as http:
         report = (await http.get("/v1/campaigns/spring/report")).json()
     async with api.client() as browser:
-        await browser.get("/dashboard", params={"token": api.supervisor})
+        await sign_in(browser, api.supervisor)
         page = (await browser.get("/dashboard", params={"campaign": "spring"})).text
     for name in ("dials", "answered", "contacts", "successes", "answer_rate", "reach_rate"):
         assert float(metric(page, name)) == report[name], name
@@ -77,7 +53,28 @@ async def test_live_calls_come_from_redis_with_burst_apart(api: Api, real_redis:
         live = (await http.get("/v1/live")).json()
     assert (live["in_flight"], live["burst"], live["source"]) == (3, 1, "redis")
     async with api.client() as browser:
-        await browser.get("/dashboard", params={"token": api.supervisor})
+        await sign_in(browser, api.supervisor)
         page = (await browser.get("/dashboard")).text
     assert metric(page, "live.in_flight") == "3"
     assert metric(page, "live.burst") == "1"
+
+
+ODD_CAMPAIGNS = ["99999999999999999999", "-1", "0", "\x00", "x" * 5000, "9" * 400, "²", "%ff"]
+
+
+@pytest.mark.parametrize("campaign", ODD_CAMPAIGNS, ids=range(len(ODD_CAMPAIGNS)))
+async def test_odd_campaign_references_never_fail(api: Api, campaign: str) -> None:
+    """The dashboard falls back to every campaign; the report routes answer 404."""
+    await seed(api.db)
+    far = {"since": "0001-01-01T00:00:00+14:00", "until": "9999-12-31"}
+    async with api.client() as browser:
+        await sign_in(browser, api.supervisor)
+        for path in ("/dashboard", "/dashboard/fragment"):
+            page = await browser.get(path, params={"campaign": campaign, **far})
+            assert page.status_code == 200, (path, page.text[:300])
+            assert 'data-metric="dials"' in page.text
+    async with api.client(api.supervisor) as http:
+        for suffix in ("report", "report.csv", "contacts.csv"):
+            path = f"/v1/campaigns/{quote(campaign, safe='')}/{suffix}"
+            response = await http.get(path, params=far)
+            assert response.status_code == 404, (path, response.text[:300])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from redis.asyncio import Redis
 
 from orchestrator.store.models import ApiToken
@@ -137,3 +138,75 @@ async def test_live_counts_redis_leases_and_database_campaigns(api: Api, real_re
     # ...while the campaign's own count comes from the database.
     assert (spring["live"], spring["live_burst"]) == (1, 1)
     assert spring["contacts"] == 7
+
+
+REPORT_ROUTES = (
+    "/v1/reports",
+    "/v1/reports.csv",
+    "/v1/campaigns/spring/report",
+    "/v1/campaigns/spring/report.csv",
+)
+
+#: Far but real dates: the range reaches the end of what can be written, never a 500.
+FAR_BOUNDS = [
+    {"until": "9999-12-31"},
+    {"since": "0001-01-01T00:00:00+14:00"},
+    {"since": "0001-01-01", "until": "9999-12-31T23:59:59.999999"},
+    {"until": "9999-12-31T23:59:59-05:00"},
+    {"since": "9999-12-31", "until": "9999-12-31"},
+    {"since": "0001-01-01T00:00:00+14:00", "until": "0001-01-02"},
+]
+
+
+@pytest.mark.parametrize("params", FAR_BOUNDS, ids=lambda p: "&".join(p.values()))
+async def test_far_dates_reach_the_ends_of_time(api: Api, params: dict[str, str]) -> None:
+    await seed(api.db)
+    async with api.client(api.supervisor) as http:
+        for path in REPORT_ROUTES:
+            response = await http.get(path, params=params)
+            assert response.status_code == 200, (path, response.text)
+        data = (await http.get("/v1/reports", params=params)).json()
+    # The seeded calls of 2025 are inside the range unless the range lies wholly at an end.
+    whole = "since" not in params or params["since"].startswith("0001")
+    whole = whole and ("until" not in params or params["until"].startswith("9999"))
+    assert data["dials"] == (6 if whole else 0)
+
+
+#: (query, the field the 422 names, words its reason holds)
+BAD_BOUNDS = [
+    ({"until": "10000-01-01"}, "until", "ISO date"),
+    ({"since": "2026-02-30"}, "since", "day is out of range"),
+    ({"until": "2025-02-29"}, "until", "day is out of range"),
+    ({"since": "2025-03-04T25:00"}, "since", "hour must be in"),
+    ({"since": "2025-03-04T10:00+24:00"}, "since", "ISO date"),
+    ({"since": "2025-03-05", "until": "2025-03-01"}, "until", "must be after since"),
+    ({"since": "2025-03-04T12:00", "until": "2025-03-04T12:00"}, "until", "must be after"),
+    ({"since": "2025-03-04\x00"}, "since", "ISO date"),
+    ({"until": "9" * 5000}, "until", "ISO date"),
+    ({"since": "-2025-03-04"}, "since", "ISO date"),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"), BAD_BOUNDS, ids=[str(i) for i in range(len(BAD_BOUNDS))]
+)
+async def test_bad_dates_are_422_on_every_report_route(
+    api: Api, params: dict[str, str], field: str, words: str
+) -> None:
+    await seed(api.db)
+    async with api.client(api.supervisor) as http:
+        for path in REPORT_ROUTES:
+            response = await http.get(path, params=params)
+            assert response.status_code == 422, (path, response.text)
+            problems = response.json()["problems"]
+            assert [p["field"] for p in problems] == [field], path
+            assert words in problems[0]["reason"], problems
+
+
+async def test_a_compact_iso_date_is_still_a_whole_day(api: Api) -> None:
+    await seed(api.db)
+    async with api.client(api.supervisor) as http:
+        compact = (await http.get("/v1/reports", params={"until": "20250304"})).json()
+        dashed = (await http.get("/v1/reports", params={"until": "2025-03-04"})).json()
+    assert compact["dials"] == dashed["dials"] == 6
+    assert compact["scope"] == dashed["scope"]
