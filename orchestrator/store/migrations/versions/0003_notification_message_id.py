@@ -1,7 +1,7 @@
 """notification.message_id: the stable `webhook-id` of a CRM notification (Standard Webhooks)
 
 Revision ID: notification_message_id
-Revises: 0001
+Revises: 0002_web_sessions
 
 The id a CRM deduplicates by: the same on every retry of one notification, different between
 deployments (a random UUID per notification). Rows written before get `msg_<row id>`.
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = 'notification_message_id'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002_web_sessions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
