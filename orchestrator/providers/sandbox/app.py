@@ -225,9 +225,14 @@ def control_router() -> APIRouter:
         """Counters: dials, concurrency, rejections, faults, outcomes, webhooks."""
         return sandbox.summary()
 
-    @router.post("/inbound")
-    async def inbound(call: InboundCall, sandbox: SandboxDep) -> dict[str, Any]:
-        """Ring the personalization webhook as an inbound call would, and judge its answer."""
+    @router.post("/inbound", response_model=None)
+    async def inbound(call: InboundCall, sandbox: SandboxDep) -> Response | dict[str, Any]:
+        """Ring the personalization webhook as an inbound call would, and judge its answer.
+
+        The call takes a concurrency slot like an outbound one: with none free it is refused
+        (429 `too_many_concurrent_requests`, the webhook not rung); an answer that would fail
+        it frees the slot at once; an accepted one holds it for `talk_secs`.
+        """
         config = sandbox.config
         url = call.url or config.personalization_url
         client = sandbox.deliverer.client
@@ -238,18 +243,36 @@ def control_router() -> APIRouter:
         if client is None:
             raise HTTPException(status_code=503, detail="the sandbox is not running")
         sandbox.inbound.calls += 1
-        verdict = await ring(
-            client,
-            url,
-            call,
-            call.called_number or config.agent_number,
-            headers=config.personalization_headers,
-            timeout=config.personalization_timeout_secs,
-        )
+        book = sandbox.book
+        if not book.admit_inbound():
+            sandbox.inbound.rejected_concurrency += 1
+            return _error(
+                429,
+                "too_many_concurrent_requests",
+                f"Too many concurrent calls: the limit is {config.live_limit}.",
+                **{"Retry-After": str(RETRY_AFTER_SECS)},
+            )
+        try:
+            verdict = await ring(
+                client,
+                url,
+                call,
+                call.called_number or config.agent_number,
+                headers=config.personalization_headers,
+                timeout=config.personalization_timeout_secs,
+            )
+        except BaseException:
+            book.end_inbound()
+            raise
+        if sandbox.book is not book:
+            return verdict  # reset while ringing: that book and its counters are gone
         if verdict["accepted"]:
             sandbox.inbound.accepted += 1
+            talk = config.talk_secs if call.talk_secs is None else call.talk_secs
+            sandbox.simulator.hold_inbound(talk)
         else:
             sandbox.inbound.refused += 1
+            book.end_inbound()
         return verdict
 
     @router.post("/reset")
