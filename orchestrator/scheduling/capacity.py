@@ -10,7 +10,8 @@ read in one pipelined round trip of ZCOUNTs over the live leases, and one groupe
 queued attempts in the database:
 
 - account: the plan's limit less the inbound reserve (the burst ceiling when a campaign may
-  burst); headroom max(10, limit) (`headroom`).
+  burst); headroom max(10, limit) (`headroom`). Campaigns that never burst share the room
+  under the plan's limit only: above it their jobs could only wait.
 - campaign (`max_concurrency`) and agent (`agent_concurrency_limit`, shared by the agent's
   campaigns that declare it; the smallest declared limit counts): headroom = the limit.
 - phone number (one live call): checked per attempt while claiming (`free_numbers`); an attempt
@@ -99,8 +100,13 @@ async def capacity(deps: Deps, campaigns: Mapping[int, tuple[str, CampaignPolicy
         )
     )
     queued = await _queued_by_campaign(deps)
-    room = ceiling + headroom(settings) - live[scopes[0].key] - sum(queued.values())
+    account_live, all_queued = live[scopes[0].key], sum(queued.values())
+    room = ceiling + headroom(settings) - account_live - all_queued
     pools = [Pool(_room(scope, live, queued.get(c, 0)), frozenset({c})) for c, scope in own.items()]
+    steady = frozenset(c for c, (_, policy) in campaigns.items() if policy.burst.mode == "off")
+    if bursting and steady:
+        plan = settings.account_limit + headroom(settings) - account_live - all_queued
+        pools.append(Pool(plan, steady))
     for agent, scope in agents.items():
         members = agent_members[agent]
         waiting = sum(queued.get(c, 0) for c in members)

@@ -236,3 +236,25 @@ async def test_a_number_on_a_live_call_is_not_claimed_but_moved_on(
     # One number, one attempt per pass: the second stays due for the next pass.
     assert (rows[twice.id].state, rows[again.id].state) == ("queued", "scheduled")
     assert rows[again.id].due_at <= deps.now()
+
+
+async def test_burst_room_goes_to_the_campaigns_that_may_burst(
+    db: Database, make_deps: DepsFactory
+) -> None:
+    bursting = await make_campaign(db, "bursting", config={"burst": {"mode": "on"}})
+    steady = await make_campaign(db, "steady")
+    for i in range(40):
+        await make_contact(db, bursting, f"a{i}", f"+1212736{i:04d}", timezone="America/New_York")
+        await make_contact(db, steady, f"b{i}", f"+1212737{i:04d}", timezone="America/New_York")
+    deps = make_deps(concurrency_limit=5, dispatch_batch=500)
+    # The bursting campaign has 15 calls live: the plan's 5 and 10 burst slots of its 15.
+    for member in range(1000, 1015):
+        scopes = scopes_for(deps.settings, bursting, f"+1415555{member:04d}", allow_burst=True)
+        got = await deps.limiter.acquire(
+            member, scopes.account, scopes.others, account_cap=15, now=deps.clock(), lease_secs=60
+        )
+        assert got.ok
+    # Room for 10 more (its burst ceiling plus the headroom), none of which the steady campaign
+    # could take before the account is back under the plan's limit.
+    assert await dispatch_once(deps) == 10
+    assert await queued_by_campaign(db) == {bursting.id: 10}
