@@ -439,3 +439,36 @@ async def test_an_inbound_call_frees_its_slot_when_it_ends_or_is_not_answered(
             after = (await client.get("/sandbox/summary")).json()
             assert (await client.post(TWILIO, json=body())).status_code == 200
     assert (after["live"], after["peak_live"]) == (0, 1)
+
+
+@pytest.mark.parametrize("talk_secs", ["true", "-1", "1e300", '"5"', "NaN", "Infinity"])
+async def test_inbound_talk_time_must_be_a_plain_number_in_range(
+    sandbox: Start, talk_secs: str
+) -> None:
+    raw = '{"agent_id": "agent_1", "caller_id": "+442079460050", "talk_secs": ' + talk_secs + "}"
+    async with sandbox(**SLOW, personalization_url="http://127.0.0.1:9/x") as (_, client):
+        answer = await client.post(
+            "/sandbox/inbound", content=raw, headers={"content-type": "application/json"}
+        )
+        summary = (await client.get("/sandbox/summary")).json()
+    assert answer.status_code == 422
+    assert "talk_secs" in answer.text
+    assert (summary["inbound"]["calls"], summary["live"]) == (0, 0)
+
+
+async def test_a_number_json_cannot_carry_back_is_a_422_not_a_500(sandbox: Start) -> None:
+    raw = (
+        '{"agent_id": "a", "agent_phone_number_id": "p", "to_number": "+442079460001",'
+        ' "telephony_call_config": {"ringing_timeout_secs": Infinity}}'
+    )
+    async with sandbox(**SLOW) as (_, client):
+        answer = await client.post(
+            TWILIO, content=raw, headers={"content-type": "application/json"}
+        )
+        assert await dials(client) == []
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == [
+        "body",
+        "telephony_call_config",
+        "ringing_timeout_secs",
+    ]

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from orchestrator.providers.sandbox.audio import fake_mp3
@@ -289,6 +290,13 @@ def control_router() -> APIRouter:
     return router
 
 
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape without the offending input: an input JSON cannot carry back (NaN,
+    Infinity, which Python's parser accepts) would otherwise turn the answer into a 500."""
+    problems = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": problems})
+
+
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
     """The sandbox as an ASGI app; its webhook client lives for the app's lifespan."""
     sandbox = Sandbox(config or SandboxConfig())
@@ -313,6 +321,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.include_router(provider_router())
     app.include_router(register_router(require_api_key))
     app.include_router(twilio_router())

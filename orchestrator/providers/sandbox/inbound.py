@@ -34,7 +34,7 @@ class InboundCall(BaseModel):
     called_number: str | None = None
     url: str | None = None
     #: Simulated seconds the call stays live once answered (None: the sandbox's `talk_secs`).
-    talk_secs: float | None = Field(default=None, ge=0, le=86_400)
+    talk_secs: float | None = Field(default=None, ge=0, le=86_400, strict=True)
 
     @field_validator("caller_id", "called_number")
     @classmethod
