@@ -19,10 +19,12 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func
 from sqlmodel import col, select
 
+import jobs.worker
 from jobs.worker import OrchestratorWorker, worker_options
 from orchestrator.devstack import free_port
 from orchestrator.dialing.scopes import account_scope
@@ -198,6 +200,13 @@ async def run(settings: Settings, db: Database, redis_server: str, reserve: int)
             )
     finally:
         await redis.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _process_logging_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's start-up configures logging for its whole process; run in this one, that
+    would bind every later test's logs to this test's captured stderr."""
+    monkeypatch.setattr(jobs.worker, "configure_logging", lambda _settings: None)
 
 
 async def test_outbound_calls_leave_the_reserve_to_inbound_calls(
