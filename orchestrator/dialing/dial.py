@@ -30,7 +30,7 @@ from orchestrator.dialing.posting import (
     post_and_record,
     undo_count,
 )
-from orchestrator.dialing.scopes import CallScopes, scopes_for
+from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
 from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
@@ -49,8 +49,6 @@ log = structlog.get_logger(__name__)
 
 #: How long a dial job waits for a free slot before handing the attempt back to the dispatcher.
 SLOT_WAIT_SECS = 20.0
-#: Delay before retrying a number that is on another live call.
-NUMBER_BUSY_DELAY_SECS = 30.0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from orchestrator.settings import PLAN_CONCURRENCY, Settings
 from orchestrator.store.models import Campaign
 
 BURST_CEILING = 300
+#: Delay before retrying a number that is on another live call.
+NUMBER_BUSY_DELAY_SECS = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ def account_scope(settings: Settings) -> Scope:
     return Scope(keys.SCOPE_ACCOUNT, "main", settings.account_limit)
 
 
+def number_scope(phone_number: str) -> Scope:
+    """The scope of one phone number: one live call at a time, across all campaigns."""
+    return Scope(keys.SCOPE_NUMBER, phone_number, 1)
+
+
 def scopes_for(
     settings: Settings,
     campaign: Campaign,
@@ -59,5 +66,5 @@ def scopes_for(
         others.append(Scope(keys.SCOPE_AGENT, campaign.agent_id, resolved.agent_concurrency_limit))
     if resolved.max_concurrency:
         others.append(Scope(keys.SCOPE_CAMPAIGN, campaign.id, resolved.max_concurrency))
-    others.append(Scope(keys.SCOPE_NUMBER, phone_number, 1))
+    others.append(number_scope(phone_number))
     return CallScopes(account=account_scope(settings), account_cap=cap, others=others)

@@ -11,6 +11,7 @@ or more is a burst lease: it is marked, and billed at 2× by the provider.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +231,27 @@ class SlotLimiter:
     async def in_flight(self, scope: Scope, *, now: float) -> int:
         """Leases in `scope` whose deadline has not passed."""
         return int(await self._redis.zcount(scope.key, f"({now}", "+inf"))
+
+    async def occupancy(self, scopes: Sequence[Scope], *, now: float) -> list[int]:
+        """Live leases in each of `scopes`, read in one round trip (no transaction: a snapshot
+        a moment old is all a caller planning the next dials needs)."""
+        if not scopes:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.zcount(scope.key, f"({now}", "+inf")
+            counts: list[Any] = await pipe.execute()
+        return [int(n) for n in counts]
+
+    async def holders_of(self, scopes: Sequence[Scope], *, now: float) -> list[set[str]]:
+        """Members holding a live lease in each of `scopes`, read in one round trip."""
+        if not scopes:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.zrangebyscore(scope.key, f"({now}", "+inf")
+            found: list[Any] = await pipe.execute()
+        return [{m.decode() if isinstance(m, bytes) else str(m) for m in raw} for raw in found]
 
     async def holders(self, scope: Scope, *, now: float) -> list[str]:
         """Members holding a live lease in `scope`."""

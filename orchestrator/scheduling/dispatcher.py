@@ -1,13 +1,15 @@
 """The dispatcher: moves due attempts from the database into arq, a batch at a time.
 
-Redis only ever holds what is about to run: at most the free capacity plus a small headroom of
-waiting dial jobs (so a freed slot is taken at once by a job already waiting for it). The batch
-is shared across campaigns by weight (`fairness.allocate`). An attempt whose calling window is
-closed is not claimed: its `due_at` moves to the window's next opening, so `due_at <= now` stays
-the only filter and closed windows cost nothing until they open; one whose window never opens
-again is canceled. Attempts are claimed by compare-and-set (scheduled → queued), so several
-workers can dispatch side by side. Job ids come from the attempt id and the claim, so enqueueing
-one twice is a no-op.
+Redis only ever holds what is about to run: in every limiter scope (account, agent, campaign,
+number) at most its free capacity plus a small headroom of waiting dial jobs (so a freed slot is
+taken at once by a job already waiting for it), see `capacity`. A campaign at its own limit so
+never fills the queue ahead of one that can dial. The batch is shared across campaigns by weight
+within those limits (`fairness.allocate`). An attempt whose calling window is closed is not
+claimed: its `due_at` moves to the window's next opening, so `due_at <= now` stays the only
+filter and closed windows cost nothing until they open; one whose window never opens again is
+canceled; one whose number is on another live call moves `NUMBER_BUSY_DELAY_SECS` on. Attempts
+are claimed by compare-and-set (scheduled → queued), so several workers can dispatch side by
+side. Job ids come from the attempt id and the claim, so enqueueing one twice is a no-op.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import account_scope, burst_cap, scopes_for
+from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.runtime import Deps
+from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
 from orchestrator.scheduling.fairness import allocate
 from orchestrator.scheduling.windows import WindowBook, place_of
-from orchestrator.settings import Settings
 from orchestrator.store.attempts import transition, transition_many
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.finalize import finish_attempt
@@ -43,6 +45,7 @@ _LOOKAHEAD = 2
 class _Active:
     campaign_id: int
     weight: int
+    agent_id: str
     policy: CampaignPolicy
 
 
@@ -50,39 +53,12 @@ async def _active_campaigns(deps: Deps) -> dict[int, _Active]:
     async with deps.db.read() as s:
         rows = (
             await s.exec(
-                select(Campaign.id, Campaign.weight, Campaign.config).where(
+                select(Campaign.id, Campaign.weight, Campaign.agent_id, Campaign.config).where(
                     Campaign.status == "active"
                 )
             )
         ).all()
-    return {i: _Active(i, w, policy_of(dict(c))) for i, w, c in rows if i is not None}
-
-
-async def _room(deps: Deps, active: dict[int, _Active]) -> int:
-    """Free capacity (burst included when a campaign may burst) plus the waiting headroom."""
-    settings = deps.settings
-    live = await deps.limiter.in_flight(account_scope(settings), now=deps.clock())
-    bursting = any(a.policy.burst.mode != "off" for a in active.values())
-    ceiling = burst_cap(settings) if bursting else settings.account_limit
-    async with deps.db.read() as s:
-        queued = (
-            await s.exec(
-                select(func.count())
-                .select_from(Attempt)
-                .where(Attempt.state == AttemptState.QUEUED)
-            )
-        ).one()
-    return min(ceiling + headroom(settings) - live - int(queued), settings.dispatch_batch)
-
-
-def headroom(settings: Settings) -> int:
-    """Dial jobs kept waiting beyond the free capacity, ready to take the next freed slot.
-
-    A job needs a moment to get ready (its checks and initiation data) before it waits for a
-    slot; as many as the account's limit keeps one ready for each call that may end meanwhile.
-    More would only add load: every waiting job retries its acquisition now and then.
-    """
-    return max(10, settings.account_limit)
+    return {i: _Active(i, w, a, policy_of(dict(c))) for i, w, a, c in rows if i is not None}
 
 
 async def _due_counts(deps: Deps, active: dict[int, _Active], now: datetime) -> dict[int, int]:
@@ -102,12 +78,13 @@ async def _due_counts(deps: Deps, active: dict[int, _Active], now: datetime) -> 
 
 
 async def _shares(
-    deps: Deps, active: dict[int, _Active], due: dict[int, int], room: int
+    deps: Deps, active: dict[int, _Active], due: dict[int, int], limits: Capacity
 ) -> dict[int, int]:
     client: Any = deps.redis  # redis-py types hash commands as "awaitable or value"
     raw = await client.hgetall(keys.fair_share())
     credit = {int(k): float(v) for k, v in raw.items()}
-    shares = allocate({c: a.weight for c, a in active.items()}, due, room, credit)
+    weights = {c: a.weight for c, a in active.items()}
+    shares = allocate(weights, due, limits.room, credit, limits.pools)
     async with deps.redis.pipeline(transaction=True) as pipe:
         pipe.delete(keys.fair_share())
         if credit:
@@ -122,27 +99,34 @@ async def dispatch_once(deps: Deps) -> int:
     active = await _active_campaigns(deps)
     if not active:
         return 0
-    room = await _room(deps, active)
-    if room <= 0:
+    limits = await capacity(deps, {c: (a.agent_id, a.policy) for c, a in active.items()})
+    if limits.room <= 0:
         return 0
     due = await _due_counts(deps, active, now)
     if not due:
         return 0
-    shares = await _shares(deps, active, due, room)
+    shares = await _shares(deps, active, due, limits)
     book = WindowBook(deps.settings.legal, deps.calendar.now())
     claim = int(now.timestamp() * 1000)
     claimed: list[int] = []
+    numbers: set[str] = set()  # one attempt per number in a pass
     for campaign_id, share in shares.items():
-        claimed += await _claim(deps, active[campaign_id], share, now, book)
+        claimed += await _claim(deps, active[campaign_id], share, now, book, numbers)
     for attempt_id in claimed:
         await deps.enqueue(keys.JOB_DIAL, attempt_id, job_id=keys.dial_job_id(attempt_id, claim))
     return len(claimed)
 
 
 async def _claim(
-    deps: Deps, campaign: _Active, share: int, now: datetime, book: WindowBook
+    deps: Deps,
+    campaign: _Active,
+    share: int,
+    now: datetime,
+    book: WindowBook,
+    numbers: set[str],
 ) -> list[int]:
-    """Claim up to `share` due attempts of one campaign whose window is open; move the rest."""
+    """Claim up to `share` due attempts of one campaign whose window is open and whose number
+    is free (not in `numbers`, which it extends); move the rest."""
     async with deps.db.read() as s:
         rows = (
             await s.exec(
@@ -157,7 +141,7 @@ async def _claim(
                 .limit(share * _LOOKAHEAD)
             )
         ).all()
-    ready: list[int] = []
+    open_now: list[tuple[int, str]] = []
     later: dict[datetime, list[int]] = defaultdict(list)
     never: list[tuple[int, str]] = []
     for attempt_id, phone, zone in rows:
@@ -165,18 +149,22 @@ async def _claim(
         place = place_of(phone, zone, campaign.policy.timezone)
         window = book.get(campaign.campaign_id, campaign.policy, place)
         if window.verdict.open:
-            if len(ready) < share:
-                ready.append(attempt_id)
+            open_now.append((attempt_id, phone))
         elif window.verdict.opens_at is not None:
             later[deps.calendar.to_real(window.verdict.opens_at)].append(attempt_id)
         else:
             never.append((attempt_id, window.never_reason()))
+    ready, busy = await free_numbers(deps, open_now, share, numbers)
+    if busy:
+        # On another live call: not a claim either, due again once that call is likely over.
+        later[now + timedelta(seconds=NUMBER_BUSY_DELAY_SECS)] += busy
     async with deps.db.session() as s:
         claimed = await transition_many(
             s, ready, AttemptState.SCHEDULED, AttemptState.QUEUED, queued_at=now
         )
         for opens_at, ids in later.items():
-            # Not a claim: the attempt stays scheduled, due when its window opens.
+            # Not a claim: the attempt stays scheduled, due when its window opens (or, when its
+            # number was busy, when that call is likely over).
             await s.exec(
                 update(Attempt)
                 .where(col(Attempt.id).in_(ids), col(Attempt.state) == AttemptState.SCHEDULED)

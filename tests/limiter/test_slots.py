@@ -216,3 +216,19 @@ async def test_renew_to_the_same_deadline_still_reports_a_held_lease(limiter: Sl
     acct = account()
     await take(limiter, 1, acct, now=NOW, lease=10)
     assert await limiter.renew(1, [acct], now=NOW, lease_secs=10)
+
+
+async def test_occupancy_and_holders_of_many_scopes_count_only_live_leases(
+    limiter: SlotLimiter,
+) -> None:
+    acct, campaign = account(), Scope(keys.SCOPE_CAMPAIGN, 7, 3)
+    first, second = number(ident="+14155550101"), number(ident="+14155550102")
+    assert (await take(limiter, 1, acct, [campaign, first], lease=10)).ok
+    assert (await take(limiter, 2, acct, [campaign, second], lease=100)).ok
+    empty = Scope(keys.SCOPE_AGENT, "nobody", 2)
+    later = NOW + 50  # the first lease has lapsed
+    assert await limiter.occupancy([acct, campaign, empty], now=NOW) == [2, 2, 0]
+    assert await limiter.occupancy([acct, campaign, empty], now=later) == [1, 1, 0]
+    assert await limiter.holders_of([first, second], now=later) == [set(), {"2"}]
+    assert await limiter.occupancy([], now=NOW) == []
+    assert await limiter.holders_of([], now=NOW) == []

@@ -372,4 +372,103 @@ async def test_inbound_rings_the_personalization_webhook_and_judges_answers(
     assert set(request) == {"caller_id", "agent_id", "called_number", "call_sid"}
     assert request["caller_id"] == "+442079460050"
     assert token == "t0k"
-    assert summary["inbound"] == {"calls": 4, "accepted": 1, "refused": 3}
+    inbound = {"calls": 4, "accepted": 1, "refused": 3, "rejected_concurrency": 0}
+    assert summary["inbound"] == inbound
+
+
+def _client_data_app(seen: list[dict[str, Any]]) -> FastAPI:
+    """A personalization webhook answering every caller with valid client data."""
+    app = FastAPI()
+
+    @app.post("/personalize")
+    async def personalize(request: Request) -> dict[str, Any]:
+        seen.append(await request.json())
+        return {"type": "conversation_initiation_client_data", "dynamic_variables": {"n": "Jo"}}
+
+    return app
+
+
+async def test_inbound_calls_share_the_concurrency_limit_with_outbound_calls(
+    sandbox: Start,
+) -> None:
+    # The provider counts inbound and outbound calls against one workspace limit (reference §5).
+    seen: list[dict[str, Any]] = []
+    async with running_app(_client_data_app(seen)) as receiver:
+        url = receiver.base_url + "/personalize"
+        async with sandbox(**SLOW, concurrency=2, personalization_url=url) as (_, client):
+            assert (await client.post(TWILIO, json=body("+442079460001"))).status_code == 200
+            call = {"agent_id": "agent_1", "caller_id": "+442079460050", "talk_secs": 600}
+            first = await client.post("/sandbox/inbound", json=call)
+            # Full: an inbound call is refused like an outbound one, before the webhook rings…
+            second = await client.post("/sandbox/inbound", json=call)
+            # …and the live inbound call holds a slot an outbound call cannot take.
+            outbound = await client.post(TWILIO, json=body("+442079460002"))
+            summary = (await client.get("/sandbox/summary")).json()
+
+    assert first.status_code == 200 and first.json()["accepted"] is True
+    assert second.status_code == 429
+    assert second.json()["detail"]["status"] == "too_many_concurrent_requests"
+    assert outbound.status_code == 429
+    assert len(seen) == 1
+    assert (summary["live"], summary["live_inbound"], summary["peak_live"]) == (2, 1, 2)
+    assert summary["rejected_concurrency"] == 1
+    assert summary["inbound"]["rejected_concurrency"] == 1
+    assert summary["dials"] == 1  # inbound calls are not in the (outbound) dial log
+
+
+async def test_an_inbound_call_frees_its_slot_when_it_ends_or_is_not_answered(
+    sandbox: Start,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    async with running_app(_client_data_app(seen)) as receiver:
+        good = receiver.base_url + "/personalize"
+        async with sandbox(**SLOW, concurrency=1) as (_, client):
+            short = {"agent_id": "agent_1", "caller_id": "+442079460050", "talk_secs": 0.05}
+            assert (await client.post("/sandbox/inbound", json={**short, "url": good})).json()[
+                "accepted"
+            ]
+            for _ in range(200):
+                summary = (await client.get("/sandbox/summary")).json()
+                if summary["live"] == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert (summary["live"], summary["live_inbound"], summary["settled"]) == (0, 0, True)
+            # A webhook that fails the call (here: nothing listens) frees the slot at once.
+            bad = {**short, "talk_secs": 600, "url": "http://127.0.0.1:9/nothing"}
+            assert not (await client.post("/sandbox/inbound", json=bad)).json()["accepted"]
+            after = (await client.get("/sandbox/summary")).json()
+            assert (await client.post(TWILIO, json=body())).status_code == 200
+    assert (after["live"], after["peak_live"]) == (0, 1)
+
+
+@pytest.mark.parametrize("talk_secs", ["true", "-1", "1e300", '"5"', "NaN", "Infinity"])
+async def test_inbound_talk_time_must_be_a_plain_number_in_range(
+    sandbox: Start, talk_secs: str
+) -> None:
+    raw = '{"agent_id": "agent_1", "caller_id": "+442079460050", "talk_secs": ' + talk_secs + "}"
+    async with sandbox(**SLOW, personalization_url="http://127.0.0.1:9/x") as (_, client):
+        answer = await client.post(
+            "/sandbox/inbound", content=raw, headers={"content-type": "application/json"}
+        )
+        summary = (await client.get("/sandbox/summary")).json()
+    assert answer.status_code == 422
+    assert "talk_secs" in answer.text
+    assert (summary["inbound"]["calls"], summary["live"]) == (0, 0)
+
+
+async def test_a_number_json_cannot_carry_back_is_a_422_not_a_500(sandbox: Start) -> None:
+    raw = (
+        '{"agent_id": "a", "agent_phone_number_id": "p", "to_number": "+442079460001",'
+        ' "telephony_call_config": {"ringing_timeout_secs": Infinity}}'
+    )
+    async with sandbox(**SLOW) as (_, client):
+        answer = await client.post(
+            TWILIO, content=raw, headers={"content-type": "application/json"}
+        )
+        assert await dials(client) == []
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == [
+        "body",
+        "telephony_call_config",
+        "ringing_timeout_secs",
+    ]

@@ -9,7 +9,8 @@ from sqlmodel import col, select
 
 from orchestrator import keys
 from orchestrator.dialing.scopes import scopes_for
-from orchestrator.scheduling.dispatcher import dispatch_once, headroom, requeue_stale
+from orchestrator.scheduling.capacity import headroom
+from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
 from tests.factories import make_campaign, make_contact
@@ -173,3 +174,87 @@ async def test_stale_queued_attempts_go_back_with_their_slots_freed(
     assert await deps.limiter.holders(scopes.account, now=deps.clock()) == []
     # A fresh claim gets a new job id, so it is not blocked by the dead job's id.
     assert await dispatch_once(deps) == 1
+
+
+async def queued_by_campaign(db: Database) -> dict[int, int]:
+    async with db.session() as s:
+        rows = (await s.exec(select(Attempt.campaign_id).where(Attempt.state == "queued"))).all()
+    return {c: rows.count(c) for c in set(rows)}
+
+
+async def test_a_capped_campaign_gets_its_limit_plus_its_headroom_and_no_more(
+    db: Database, make_deps: DepsFactory
+) -> None:
+    capped = await make_campaign(db, "capped", config={"max_concurrency": 3})
+    free = await make_campaign(db, "free")
+    for i in range(40):
+        await make_contact(db, capped, f"a{i}", f"+1212736{i:04d}", timezone="America/New_York")
+        await make_contact(db, free, f"b{i}", f"+1212737{i:04d}", timezone="America/New_York")
+    deps = make_deps(concurrency_limit=10, dispatch_batch=500)
+    room = 10 + headroom(deps.settings)
+    assert await dispatch_once(deps) == room
+    # Three to take its slots, three waiting for them; the rest of the room goes to the other.
+    assert await queued_by_campaign(db) == {capped.id: 6, free.id: room - 6}
+
+
+async def test_an_agents_limit_caps_the_campaigns_sharing_it(
+    db: Database, make_deps: DepsFactory
+) -> None:
+    agent = {"agent_concurrency_limit": 2}
+    first = await make_campaign(db, "first", config=agent)
+    second = await make_campaign(db, "second", config=agent)
+    for i in range(20):
+        await make_contact(db, first, f"a{i}", f"+1212736{i:04d}", timezone="America/New_York")
+        await make_contact(db, second, f"b{i}", f"+1212737{i:04d}", timezone="America/New_York")
+    deps = make_deps(concurrency_limit=10, dispatch_batch=500)
+    assert await dispatch_once(deps) == 4  # the agent's 2 and 2 waiting, split by weight
+    assert await queued_by_campaign(db) == {first.id: 2, second.id: 2}
+    assert await dispatch_once(deps) == 0
+
+
+async def test_a_number_on_a_live_call_is_not_claimed_but_moved_on(
+    db: Database, make_deps: DepsFactory
+) -> None:
+    campaign = await make_campaign(db)
+    _, busy = await make_contact(db, campaign, "a", "+12127360001", timezone="America/New_York")
+    _, twice = await make_contact(db, campaign, "b", "+12127360002", timezone="America/New_York")
+    _, again = await make_contact(db, campaign, "c", "+12127360002", timezone="America/New_York")
+    assert busy and twice and again and busy.id and twice.id and again.id
+    deps = make_deps()
+    # Another campaign's call to the first number is live.
+    live = scopes_for(deps.settings, campaign, busy.phone_number)
+    got = await deps.limiter.acquire(
+        999, live.account, live.others, account_cap=10, now=deps.clock(), lease_secs=60
+    )
+    assert got.ok
+    before = deps.now()
+    assert await dispatch_once(deps) == 1
+    rows = await attempts(db)
+    assert rows[busy.id].state == "scheduled"
+    moved_by = rows[busy.id].due_at - before
+    assert timedelta(seconds=29) < moved_by < timedelta(seconds=31)
+    # One number, one attempt per pass: the second stays due for the next pass.
+    assert (rows[twice.id].state, rows[again.id].state) == ("queued", "scheduled")
+    assert rows[again.id].due_at <= deps.now()
+
+
+async def test_burst_room_goes_to_the_campaigns_that_may_burst(
+    db: Database, make_deps: DepsFactory
+) -> None:
+    bursting = await make_campaign(db, "bursting", config={"burst": {"mode": "on"}})
+    steady = await make_campaign(db, "steady")
+    for i in range(40):
+        await make_contact(db, bursting, f"a{i}", f"+1212736{i:04d}", timezone="America/New_York")
+        await make_contact(db, steady, f"b{i}", f"+1212737{i:04d}", timezone="America/New_York")
+    deps = make_deps(concurrency_limit=5, dispatch_batch=500)
+    # The bursting campaign has 15 calls live: the plan's 5 and 10 burst slots of its 15.
+    for member in range(1000, 1015):
+        scopes = scopes_for(deps.settings, bursting, f"+1415555{member:04d}", allow_burst=True)
+        got = await deps.limiter.acquire(
+            member, scopes.account, scopes.others, account_cap=15, now=deps.clock(), lease_secs=60
+        )
+        assert got.ok
+    # Room for 10 more (its burst ceiling plus the headroom), none of which the steady campaign
+    # could take before the account is back under the plan's limit.
+    assert await dispatch_once(deps) == 10
+    assert await queued_by_campaign(db) == {bursting.id: 10}

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from orchestrator.providers.sandbox.audio import fake_mp3
@@ -225,9 +226,14 @@ def control_router() -> APIRouter:
         """Counters: dials, concurrency, rejections, faults, outcomes, webhooks."""
         return sandbox.summary()
 
-    @router.post("/inbound")
-    async def inbound(call: InboundCall, sandbox: SandboxDep) -> dict[str, Any]:
-        """Ring the personalization webhook as an inbound call would, and judge its answer."""
+    @router.post("/inbound", response_model=None)
+    async def inbound(call: InboundCall, sandbox: SandboxDep) -> Response | dict[str, Any]:
+        """Ring the personalization webhook as an inbound call would, and judge its answer.
+
+        The call takes a concurrency slot like an outbound one: with none free it is refused
+        (429 `too_many_concurrent_requests`, the webhook not rung); an answer that would fail
+        it frees the slot at once; an accepted one holds it for `talk_secs`.
+        """
         config = sandbox.config
         url = call.url or config.personalization_url
         client = sandbox.deliverer.client
@@ -238,18 +244,36 @@ def control_router() -> APIRouter:
         if client is None:
             raise HTTPException(status_code=503, detail="the sandbox is not running")
         sandbox.inbound.calls += 1
-        verdict = await ring(
-            client,
-            url,
-            call,
-            call.called_number or config.agent_number,
-            headers=config.personalization_headers,
-            timeout=config.personalization_timeout_secs,
-        )
+        book = sandbox.book
+        if not book.admit_inbound():
+            sandbox.inbound.rejected_concurrency += 1
+            return _error(
+                429,
+                "too_many_concurrent_requests",
+                f"Too many concurrent calls: the limit is {config.live_limit}.",
+                **{"Retry-After": str(RETRY_AFTER_SECS)},
+            )
+        try:
+            verdict = await ring(
+                client,
+                url,
+                call,
+                call.called_number or config.agent_number,
+                headers=config.personalization_headers,
+                timeout=config.personalization_timeout_secs,
+            )
+        except BaseException:
+            book.end_inbound()
+            raise
+        if sandbox.book is not book:
+            return verdict  # reset while ringing: that book and its counters are gone
         if verdict["accepted"]:
             sandbox.inbound.accepted += 1
+            talk = config.talk_secs if call.talk_secs is None else call.talk_secs
+            sandbox.simulator.hold_inbound(talk)
         else:
             sandbox.inbound.refused += 1
+            book.end_inbound()
         return verdict
 
     @router.post("/reset")
@@ -264,6 +288,13 @@ def control_router() -> APIRouter:
         return {"status": "ok", "live": sandbox.book.live}
 
     return router
+
+
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 shape without the offending input: an input JSON cannot carry back (NaN,
+    Infinity, which Python's parser accepts) would otherwise turn the answer into a 500."""
+    problems = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": problems})
 
 
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
@@ -290,6 +321,7 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.include_router(provider_router())
     app.include_router(register_router(require_api_key))
     app.include_router(twilio_router())

@@ -4,7 +4,9 @@ One `CallBook` per sandbox process. Every accepted dial becomes a `Call` (its di
 position in the log, so the log is ordered and cursors over it are stable). A call is *live* from
 the moment it is accepted until it ends — ringing included, exactly as the provider counts
 concurrency — and the book keeps the counters a test needs to prove the orchestrator behaved:
-peak concurrency, rejections, and whether one number was ever dialled twice at once.
+peak concurrency, rejections, and whether one number was ever dialled twice at once. Inbound
+calls count against the same limit (the provider counts both directions together); they are
+not in the dial log, only in `live`, `live_inbound` and `peak_live`.
 
 Everything here runs on the event loop with no awaits, so a check-then-admit is atomic.
 """
@@ -254,8 +256,10 @@ class CallBook:
         self._config = config
         self.calls: list[Call] = []
         self._by_conversation: dict[str, Call] = {}
+        #: Calls live now, outbound and inbound (`inbound_live` of them inbound).
         self.live = 0
         self.peak_live = 0
+        self.inbound_live = 0
         self._live_by_number: Counter[str] = Counter()
         self.max_live_per_number = 0
         self.overlapping_number_dials = 0
@@ -329,6 +333,20 @@ class CallBook:
         self._daily[(agent, _day(now))] += 1
         return call
 
+    def admit_inbound(self) -> bool:
+        """Let an inbound call in if a live slot is free (False: the provider refuses it)."""
+        if self.live >= self._config.live_limit:
+            return False
+        self.live += 1
+        self.inbound_live += 1
+        self.peak_live = max(self.peak_live, self.live)
+        return True
+
+    def end_inbound(self) -> None:
+        """An inbound call let in by `admit_inbound` has ended: free its slot."""
+        self.live -= 1
+        self.inbound_live -= 1
+
     def end(self, call: Call, outcome: Outcome, now: float) -> None:
         """Mark `call` ended and free its live slot (idempotent)."""
         if not call.live:
@@ -376,6 +394,7 @@ class CallBook:
         return {
             "dials": len(self.calls),
             "live": self.live,
+            "live_inbound": self.inbound_live,
             "peak_live": self.peak_live,
             "rejected_concurrency": self.rejected_concurrency,
             "rejected_agent_concurrency": self.rejected_agent_concurrency,

@@ -5,6 +5,9 @@ the workspace's personalization URL and expects `conversation_initiation_client_
 the call connects (reference §4). `POST /sandbox/inbound` does exactly that against a URL and
 judges the answer by the provider's rules: `type` must be present (without it the real call fails
 silently), dynamic variables must be strings, numbers or booleans, and `system__` is reserved.
+The call counts against the workspace's concurrency limit, as the provider counts it, from the
+ring until it ends: refused (429) when every slot is taken, freed at once when the answer would
+fail it, else live for `talk_secs`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from orchestrator.domain.phone import is_e164
 from orchestrator.providers.sandbox.calls import new_call_sid
@@ -30,6 +33,8 @@ class InboundCall(BaseModel):
     caller_id: str
     called_number: str | None = None
     url: str | None = None
+    #: Simulated seconds the call stays live once answered (None: the sandbox's `talk_secs`).
+    talk_secs: float | None = Field(default=None, ge=0, le=86_400, strict=True)
 
     @field_validator("caller_id", "called_number")
     @classmethod
@@ -46,6 +51,8 @@ class InboundStats:
     calls: int = 0
     accepted: int = 0
     refused: int = 0
+    #: Not let in: every concurrency slot was taken (the webhook was not rung).
+    rejected_concurrency: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as JSON."""

@@ -7,6 +7,9 @@ Answered calls (`success`, `failure`, `voicemail`) go `initiated` → `in-progre
 `call_initiation_failure`. Simulated seconds are what records report; the task sleeps
 `simulated * time_scale` wall seconds.
 
+An inbound call let in holds its live slot for its talk time (`hold_inbound`), with no record:
+the sandbox only counts it against the concurrency limit.
+
 Each call draws from its own generator, seeded from the sandbox seed and the dial id, so a seeded
 run gives the Nth dial the same outcome and durations however the tasks interleave.
 """
@@ -70,6 +73,18 @@ class Simulator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return call
+
+    def hold_inbound(self, simulated_secs: float) -> None:
+        """Keep an inbound call (admitted by `CallBook.admit_inbound`) live, then free its slot."""
+        task = asyncio.create_task(self._hold(simulated_secs), name="sandbox-inbound-call")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hold(self, simulated_secs: float) -> None:
+        try:
+            await asyncio.sleep(self._config.wall(simulated_secs))
+        finally:
+            self._book.end_inbound()
 
     @property
     def running(self) -> int:
