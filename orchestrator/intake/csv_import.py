@@ -6,9 +6,12 @@ stays flat whatever the file's size: one batch of rows, and at most `KEEP_ERRORS
 the summary.
 
 A file that is not UTF-8 is refused whole before any row is stored (`CsvEncodingError`, naming
-the line and byte): read in another encoding, every row would be suspect. Lines the CSV reader
-cannot read (a cell over `csv.field_size_limit()`, typically a quote left open) are one refused
-row, naming the lines skipped; reading goes on after them.
+the line and byte): read in another encoding, every row would be suspect. Records the CSV reader
+cannot read (a quote left open, text after a closing quote, a cell over `csv.field_size_limit()`)
+are one refused row, naming the lines skipped; reading goes on after them.
+
+The campaign must exist: a typo in its name never creates one. `create=True` creates it (checked
+like `orchestrator campaigns create`), but only once the file is known to be importable.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.errors import NotFound
+from orchestrator.intake.campaign_spec import resolve_create
 from orchestrator.intake.rows import ContactRow, RowRules
 from orchestrator.intake.text_rows import CsvHeaderError
 from orchestrator.intake.upsert import RowResult, upsert_batch
@@ -76,6 +81,8 @@ class ImportSummary:
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
     rejects_path: Path | None = None
+    #: Whether the import created its campaign (`create=True` and none by that name).
+    created_campaign: bool = False
 
     @property
     def imported(self) -> int:
@@ -204,29 +211,33 @@ async def import_csv(
     db: Database,
     settings: Settings,
     path: Path,
-    campaign_name: str,
+    campaign_ref: str,
     *,
+    create: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     rejects_path: Path | None = None,
     workers: int | None = None,
 ) -> ImportSummary:
-    """Import `path` into the campaign (created from defaults when missing).
+    """Import `path` into the campaign `campaign_ref` (its name or id).
 
     Args:
         db: the database.
         settings: agents, personas, secret keys, context variables.
         path: the CSV file (UTF-8, header row first).
-        campaign_name: the campaign to import into.
+        campaign_ref: the campaign to import into.
+        create: create the campaign (named `campaign_ref`, from the settings' defaults) when
+            there is none; it is stored only once the file's encoding and header are known good.
         on_bytes: called with the bytes consumed, for a progress bar.
         rejects_path: where to write refused rows (nothing is written when all are good).
         workers: validation processes (default: some for large files, none for small ones).
 
     Raises:
+        NotFound: no such campaign and `create` is false (nothing is stored).
+        ValidationFailed: `create` and the name is not a valid campaign name.
         CsvEncodingError: the file is not UTF-8 (nothing is stored).
         CsvHeaderError: the header is missing or lacks a required column.
     """
-    async with db.session() as session:
-        campaign = await campaigns.get_or_create(session, campaign_name, settings)
+    campaign = await _campaign(db, settings, campaign_ref, create)
     rules = RowRules.for_campaign(settings, campaign.agent_id, policy_of(campaign.config))
     box = SecretBox([k.get_secret_value() for k in settings.secret_keys])
     with ExitStack() as stack:
@@ -238,7 +249,20 @@ async def import_csv(
             raise CsvHeaderError("the file is empty or has no header row")
         size = os.fstat(raw.fileno()).st_size
         validator = Validator(header, rules, worker_count(size, workers))
+        created = campaign.id is None
+        if created:
+            async with db.session() as session:
+                campaign = await campaigns.create_campaign(
+                    session,
+                    campaign.name,
+                    agent_id=campaign.agent_id,
+                    phone_number_id=campaign.phone_number_id,
+                    phone_number_kind=campaign.phone_number_kind,
+                    weight=campaign.weight,
+                    config=campaign.config,
+                )
         run = _Run(db, campaign, box, validator, _Rejects(rejects_path, header, stack))
+        run.summary.created_campaign = created
         await validator.start()
         try:
             await run.feed(records, raw, on_bytes)
@@ -249,6 +273,23 @@ async def import_csv(
         if rejects_path is not None and run.summary.rejected:
             run.summary.rejects_path = rejects_path
     return run.summary
+
+
+async def _campaign(db: Database, settings: Settings, ref: str, create: bool) -> Campaign:
+    """The stored campaign `ref`; with `create`, a new one not stored yet (its id is None).
+
+    Raises:
+        NotFound: no such campaign and not `create`.
+        ValidationFailed: the new campaign's name is refused.
+    """
+    async with db.session() as session:
+        try:
+            return await campaigns.get_by_ref(session, ref)
+        except NotFound:
+            if not create:
+                raise NotFound("campaign", ref) from None
+    name, columns, config = resolve_create({"name": ref}, settings)
+    return Campaign(name=name, config=config, **columns)
 
 
 #: A batch on its way: the records' first lines, their cells, the problems of those refused

@@ -327,3 +327,51 @@ def test_a_secret_object_refusal_does_not_show_the_value() -> None:
     with pytest.raises(ValidationFailed) as info:
         clean_variables({"secret__pin": {"pin": 98765}}, agent, encode_objects=True)
     assert "98765" not in str(info.value.problems)
+
+
+JSON_SAFE = 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    ("declared", "value"),
+    [
+        ("integer", 123456789012345678901234),
+        ("integer", -(2**53)),
+        ("integer", 1e20),  # an integral float beyond the range
+        ("integer", "123456789012345678901234"),  # as text (a CSV cell)
+        ("number", 10**24),
+        ("number", "1" * 24),
+        (None, 10**24),  # undeclared: an integer is still an integer
+    ],
+)
+def test_integers_beyond_what_json_carries_exactly_are_refused(
+    declared: str | None, value: object
+) -> None:
+    agent = (
+        AgentConfig(variables={"n": AgentVariable(type=declared)})  # type: ignore[arg-type]
+        if declared
+        else OPEN
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        clean_variables({"n": value}, agent)
+    [(field, reason)] = caught.value.problems
+    assert field == "dynamic_variables.n"
+    assert "2**53" in reason
+
+
+@pytest.mark.parametrize("declared", ["integer", "number", None])
+def test_the_largest_exact_integers_pass(declared: str | None) -> None:
+    agent = (
+        AgentConfig(variables={"n": AgentVariable(type=declared)})  # type: ignore[arg-type]
+        if declared
+        else OPEN
+    )
+    assert clean_variables({"n": JSON_SAFE, "m": -JSON_SAFE}, agent)["n"] == JSON_SAFE
+
+
+@pytest.mark.parametrize("declared", ["integer", "number"])
+def test_booleans_are_not_numbers(declared: str) -> None:
+    agent = AgentConfig(variables={"weight": AgentVariable(type=declared)})  # type: ignore[arg-type]
+    with pytest.raises(ValidationFailed) as caught:
+        clean_variables({"weight": True}, agent)
+    assert caught.value.problems[0][0] == "dynamic_variables.weight"

@@ -319,14 +319,19 @@ async def _import(
     try:
         try:
             summary: ImportSummary | CsvHeaderError = await import_csv(
-                db, target.settings, path, name
+                db, target.settings, path, name, create=True
             )
         except CsvHeaderError as exc:
             summary = exc
         async with db.read() as s:
-            campaign = (await s.exec(select(Campaign).where(Campaign.name == name))).one()
-            contacts = list(
-                (await s.exec(select(Contact).where(Contact.campaign_id == campaign.id))).all()
+            # A file refused whole creates no campaign.
+            campaign = (await s.exec(select(Campaign).where(Campaign.name == name))).first()
+            contacts = (
+                list(
+                    (await s.exec(select(Contact).where(Contact.campaign_id == campaign.id))).all()
+                )
+                if campaign is not None
+                else []
             )
         return summary, contacts
     finally:
