@@ -171,11 +171,13 @@ def _records(
     Raises:
         CsvHeaderError: the header row cannot be read as CSV.
     """
-    reader = csv.reader(text)
+    # Strict: a quote never closed, or text after a closing quote, is an error to report, not
+    # a cell silently holding the rest of the file or a quote dropped from the text.
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise CsvHeaderError(f"the header row cannot be read as CSV: {exc}") from None
+        raise CsvHeaderError(f"the header row cannot be read as CSV: {_why(exc)}") from None
 
     def records() -> Iterator[tuple[int, list[str] | _Unreadable]]:
         while True:
@@ -191,10 +193,7 @@ def _records(
                 # The reader drops what it read of the record and goes on with the next line.
                 end = reader.line_num
                 lines = f"line {line}" if end <= line else f"lines {line}-{end}"
-                yield (
-                    line,
-                    _Unreadable(f"{lines} cannot be read as CSV ({exc}; a quote left open?)"),
-                )
+                yield line, _Unreadable(f"{lines} cannot be read as CSV: {_why(exc)}")
                 continue
             except UnicodeDecodeError:
                 # Checked before reading: the file changed since.
@@ -205,6 +204,23 @@ def _records(
                 yield line, cells
 
     return header, records()
+
+
+def _why(exc: csv.Error) -> str:
+    """The reader's refusal in our words (its own are terse: "unexpected end of data")."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quote opened in this record is never closed (the file ends inside it)"
+    if "expected after" in text:
+        return 'text follows a closing quote; a quote inside a quoted cell must be doubled ("")'
+    if "field larger than field limit" in text:
+        return (
+            f"a cell is longer than the field limit of {csv.field_size_limit():,} characters "
+            "(a quote left open?)"
+        )
+    if "NUL" in text:
+        return "the record holds a NUL character"
+    return "the record is not valid CSV"
 
 
 async def import_csv(

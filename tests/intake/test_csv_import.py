@@ -487,7 +487,11 @@ async def test_a_cell_left_open_at_the_end_is_reported_at_its_first_line(
     )
     summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert (summary.accepted, summary.rejected) == (1, 1)
-    assert [(e.line, e.field) for e in summary.errors] == [(3, "phone_number")]
+    # The open quote holds the rest of the file: the record is refused whole, not read as a
+    # row whose last cell swallowed every line after it.
+    [error] = summary.errors
+    assert (error.line, error.field) == (3, "(row)")
+    assert "lines 3-4" in error.reason and "never closed" in error.reason
 
 
 async def test_an_oversized_cell_is_a_refused_row_and_reading_goes_on(
@@ -627,7 +631,8 @@ async def test_create_makes_the_campaign_only_once_the_file_is_known_to_import(
 @pytest.mark.parametrize(
     ("tail", "lines", "why"),
     [
-        ('crm-2,+14155550124,,"unterminated\n', "lines 3-4", "never closed"),
+        ('crm-2,+14155550124,,"unterminated\n', "line 3", "never closed"),
+        ('crm-2,+14155550124,,"unterminated\ncrm-3,+14155550125,,Cy,,,,\n', "lines 3-4", "never"),
         ('crm-2,+14155550124,,"unterminated', "line 3", "never closed"),
         ('crm-2,+14155550124,,"Bo"b,,,,\ncrm-3,+14155550125,,Cy,,,,\n', "line 3", "doubled"),
     ],
