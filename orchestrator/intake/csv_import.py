@@ -381,13 +381,16 @@ class _Run:
     async def _drain(self, raw: io.BufferedReader, on_bytes: Callable[[int], None] | None) -> None:
         lines, cells, unread, future = self._inflight.popleft()
         good: list[ContactRow] = []
+        #: Where each external id's last good row stands, to report it if storing refuses it.
+        where: dict[str, tuple[int, list[str]]] = {}
         checked_batch = _merged(await future, unread)
         for line, row_cells, checked in zip(lines, cells, checked_batch, strict=True):
             if isinstance(checked, ContactRow):
                 good.append(checked)
+                where[checked.external_id] = (line, row_cells)
             else:
                 self._reject(line, checked, row_cells)
-        await self._store(good)
+        await self._store(good, where)
         position = raw.tell()
         if on_bytes is not None and position > self.consumed:
             on_bytes(position - self.consumed)
@@ -400,7 +403,7 @@ class _Run:
                 self.summary.errors.append(RowError(line, name, reason))
         self.rejects.write(line, problems, self.validator.parser.masked(cells))
 
-    async def _store(self, rows: list[ContactRow]) -> None:
+    async def _store(self, rows: list[ContactRow], where: dict[str, tuple[int, list[str]]]) -> None:
         """Upsert one batch in one transaction and count the results."""
         if not rows:
             return
@@ -408,7 +411,11 @@ class _Run:
             done = await upsert_batch(
                 session, self.campaign, rows, self.box, sealing=self.validator.parser.has_secrets
             )
-            for item in done:
+        for item in done:
+            if item.result is RowResult.REJECTED:
+                line, cells = where[item.external_id]
+                self._reject(line, list(item.problems), cells)
+            else:
                 self.summary.count(item.result)
         # Duplicates inside one batch fold into one contact: count the folded rows as unchanged.
         self.summary.unchanged += len(rows) - len({r.external_id for r in rows})

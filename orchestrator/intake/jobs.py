@@ -6,8 +6,9 @@ Payload (a JSON-able dict; contract version 1, `schema.EnqueueCallJob`):
      "overrides": {"agent": {"language": "en"}}}
 
 The row is the same as one row of `POST /v1/campaigns/{id}/contacts`, validated by the same
-rules. A payload that cannot be accepted lands in the dead-letter table with the reason (each
-field and why); nothing is dropped silently, and `secret__` values are masked in what is kept.
+rules and applied the same way (a patch of a known contact: what it leaves out is kept). A
+payload that cannot be accepted lands in the dead-letter table with the reason (each field and
+why); nothing is dropped silently, and `secret__` values are masked in what is kept.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ async def enqueue_call_payload(deps: Deps, payload: Any) -> str:
         rules = RowRules.for_campaign(deps.settings, campaign.agent_id, policy_of(campaign.config))
         row = validate_row(row_fields, rules)
         async with deps.db.session() as s:
-            result = await upsert_batch(s, campaign, [row], deps.box)
+            [result] = await upsert_batch(s, campaign, [row], deps.box)
+        if result.contact_id is None:
+            raise ValidationFailed(list(result.problems))
     except (NotFound, ValidationFailed) as exc:
         await dead_letter(deps, payload, str(exc))
         return DEAD_LETTERED
-    return str(result[0].result)
+    return str(result.result)

@@ -135,7 +135,7 @@ async def test_every_bad_payload_is_kept_with_its_reason(deps: Deps, db: Databas
     assert "unknown campaign: nope" in reasons
     assert any(r.startswith("campaign: required") for r in reasons)
     assert any("phone_number" in r and "persona" in r for r in reasons)
-    assert any("variables.system__x" in r and "variables.customer_name" in r for r in reasons)
+    assert any("variables.system__x" in r for r in reasons)
     assert any("unexpected" in r for r in reasons)
     masked = [letter for letter in letters if "system__x" in letter.payload.get("variables", {})]
     assert masked[0].payload["variables"]["secret__token"] == "***"

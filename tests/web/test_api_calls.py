@@ -131,9 +131,7 @@ async def test_invalid_calls_name_every_field_and_store_nothing(api: Api) -> Non
     assert unknown.status_code == 404
     shape = await api.http.post("/v1/calls", json={"campaign": "c"})
     assert shape.status_code == 422
-    assert {"body.external_id", "body.phone_number"} <= {
-        p["field"] for p in shape.json()["problems"]
-    }
+    assert [p["field"] for p in shape.json()["problems"]] == ["body.external_id"]
     assert (await api.http.get("/v1/calls/999")).status_code == 404
 
 

@@ -41,7 +41,7 @@ async def test_each_row_gets_its_result(api: Api) -> None:
             contact(2, variables={"customer_name": "Bea", "visits": 2}),  # updated
             contact(3, overrides={"tts": {"voice_id": "v9"}}),  # accepted
             contact(4, phone_number="12"),  # rejected
-            contact(5, variables={"tags": ["a"]}),  # rejected: object, and name missing
+            contact(5, variables={"tags": ["a"]}),  # rejected: an object
             contact(6, overrides={"agent": {"first_message": "Hi"}}),  # not allowed
             "not an object",
         ],
@@ -60,7 +60,8 @@ async def test_each_row_gets_its_result(api: Api) -> None:
     assert answer["summary"] == {"accepted": 1, "updated": 1, "unchanged": 1, "rejected": 4}
     fields = {r["index"]: {p["field"] for p in r.get("problems", [])} for r in results}
     assert fields[3] == {"phone_number"}
-    assert fields[4] == {"variables.tags", "variables.customer_name"}
+    # The row's own problems first; that it lacks customer_name is checked when it is applied.
+    assert fields[4] == {"variables.tags"}
     assert fields[5] == {"overrides.agent.first_message"}
     assert fields[6] == {"(row)"}
     assert all(p["reason"] for r in results for p in r.get("problems", []))
@@ -163,7 +164,7 @@ async def test_a_number_can_be_put_on_the_list_directly(api: Api) -> None:
 async def test_a_row_for_a_known_contact_changes_what_it_gives_and_keeps_the_rest(
     api: Api,
 ) -> None:
-    await api.http.post("/v1/campaigns", json={"name": "c", "allowed_overrides": ["voice"]})
+    await api.http.post("/v1/campaigns", json={"name": "c", "allowed_overrides": ["voice", "tts"]})
     full = contact(
         1,
         timezone="America/Chicago",
