@@ -16,14 +16,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from orchestrator.cli.base import campaigns_app, console, fail, settings
+from orchestrator.cli.base import campaigns_app, console, err, fail, settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignOut,
+    CampaignSaved,
     campaign_out,
     current_fields,
     resolve_create,
     resolve_patch,
+    saved,
 )
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns as repo
@@ -88,6 +90,9 @@ def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
 def _print(campaign: CampaignOut) -> None:
     console.print_json(campaign.model_dump_json())
+    if isinstance(campaign, CampaignSaved):
+        for warning in campaign.warnings:
+            err.print(f"[yellow]warning:[/yellow] {warning.field}: {warning.reason}")
 
 
 @campaigns_app.command("create")
@@ -112,9 +117,8 @@ def create(
     async def work(db: Database, resolved: Settings) -> CampaignOut:
         campaign_name, columns, policy = resolve_create(data, resolved)
         async with db.session() as s:
-            return campaign_out(
-                await repo.create_campaign(s, campaign_name, config=policy, **columns)
-            )
+            created = await repo.create_campaign(s, campaign_name, config=policy, **columns)
+            return saved(created, resolved)
 
     _print(_run(work))
 
@@ -141,7 +145,7 @@ def update(
         async with db.session() as s:
             found = await repo.get_by_ref(s, name)
             columns, policy = resolve_patch(current_fields(found), patch, resolved)
-            return campaign_out(await repo.update_campaign(s, found, config=policy, **columns))
+            return saved(await repo.update_campaign(s, found, config=policy, **columns), resolved)
 
     _print(_run(work))
 

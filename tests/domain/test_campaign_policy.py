@@ -62,7 +62,7 @@ def test_end_before_start_is_refused() -> None:
         ({"burst": {"mode": "sometimes"}}, ("burst", "mode"), "'off', 'on', 'deadline'"),
         ({"burst": {"mode": "budget"}}, ("burst",), "needs max_burst_calls_per_day"),
         ({"calling_hours": {"days": []}}, ("calling_hours", "days"), "at least one day"),
-        ({"calling_hours": {"days": [7]}}, ("calling_hours", "days"), "0 (Monday) to 6"),
+        ({"calling_hours": {"days": [7]}}, ("calling_hours", "days", 0), "0 = Monday"),
         ({"calling_hours": {"start": "20:00", "end": "09:00"}}, ("calling_hours",), "end must"),
         ({"retry": {"delay_secs": {"ringing": 5}}}, ("retry", "delay_secs"), "unknown outcome"),
         ({"max_concurrency": 0}, ("max_concurrency",), "greater than or equal to 1"),

@@ -222,3 +222,16 @@ def test_import_with_create_makes_the_campaign_checked_and_says_so(
     # Once it exists, --create just imports into it.
     code, out = run(env, "contacts", "import", str(file), "-c", "autumn", "--create")
     assert code == 0 and "created campaign" not in out, out
+
+
+def test_calling_hours_beyond_the_legal_bounds_are_created_with_a_warning(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    policy = tmp_path / "wide.toml"
+    policy.write_text('[calling_hours]\nstart = "06:00"\nend = "23:00"\n')
+    result = CliRunner().invoke(
+        app, ["campaigns", "create", "wide", "--config", str(policy)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert "warning: calling_hours" in shown and "08:00–21:00" in shown
