@@ -49,10 +49,20 @@ def _env_names(name: str, alias: object) -> set[str]:
 
 def test_the_example_environment_names_every_setting() -> None:
     text = ENV_EXAMPLE.read_text()
-    named = set(re.findall(r"\b([A-Z][A-Z0-9_]*[A-Z0-9])(?:=|__)", text))
+    # `NAME=value`, commented out or not; a nested `NAME__FIELD=value` names NAME too.
+    assigned = re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", text, re.M)
+    named = {name.split("__")[0] for name in assigned} | set(assigned)
     missing = {
         name: sorted(names)
         for name, field in Settings.model_fields.items()
         if not (names := _env_names(name, field.validation_alias)) & named
     }
     assert missing == {}, f"config/.env.example lacks: {missing}"
+
+
+def test_the_example_environment_loads_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "ELEVENLABS_API_KEY", "ORCH_CONFIG", "ORCH_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    loaded = Settings(_env_file=ENV_EXAMPLE)  # type: ignore[call-arg]
+    assert loaded.effective_twilio is not None  # empty Twilio values: the sandbox stands in
+    assert loaded.inbound_reserve == 0
