@@ -27,6 +27,7 @@ from orchestrator.intake.campaign_spec import (
     resolve_patch,
     saved,
 )
+from orchestrator.intake.unreadable import unreadable
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns as repo
 from orchestrator.store.engine import Database
@@ -55,9 +56,19 @@ def _read_config(path: Path | None) -> dict[str, Any]:
         return {}
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise fail(f"{path}: no such file", 2) from None
+    except UnicodeDecodeError:
+        raise fail(f"{path}: not UTF-8 text; save it as UTF-8", 2) from None
+    except OSError as exc:
+        raise fail(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})", 2) from None
+    try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise fail(f"{path}: {exc}", 2) from None
+    except tomllib.TOMLDecodeError as exc:
+        # Its message is where and what: "Expected '=' after a key (at line 1, column 8)".
+        raise fail(f"{path}: not valid TOML: {exc}", 2) from None
+    except (ValueError, RecursionError) as exc:
+        raise fail(f"{path} {unreadable(exc) or 'is not JSON'}", 2) from None
     if not isinstance(data, dict):
         raise fail(f"{path}: expected an object of campaign fields", 2)
     return data

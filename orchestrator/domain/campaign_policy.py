@@ -197,7 +197,7 @@ class CampaignPolicy(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
+            raise ValueError(f"unknown IANA time zone {value[:60]!r}") from None
         return value
 
     @field_validator("allowed_overrides")

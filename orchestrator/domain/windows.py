@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 ALL_DAYS: frozenset[int] = frozenset(range(7))
 DEFAULT_LEGAL_START = time(8, 0)
@@ -59,18 +60,17 @@ def _day(value: Any) -> int:
     Monday (ISO) or Tuesday.
     """
     if isinstance(value, str):
-        name = value.strip().lower()
-        number = _DAY_NAMES.get(name, _FULL_DAY_NAMES.get(name))
-        if number is None:
-            raise ValueError(f"{value[:20]!r} is not a day: days are {DAYS_DOC}")
-        return number
-    if isinstance(value, bool):
-        raise ValueError(f"expected a day, not a boolean (true/false): days are {DAYS_DOC}")
-    if not isinstance(value, int):
-        raise ValueError(f"expected a day: {DAYS_DOC}")
-    if not 0 <= value <= 6:
-        raise ValueError(f"{value} is not a day: days are {DAYS_DOC}")
-    return value
+        number = _DAY_NAMES.get(value.strip().lower(), _FULL_DAY_NAMES.get(value.strip().lower()))
+        if number is not None:
+            return number
+        shown = repr(value[:20])
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+        return value
+    else:
+        shown = "a boolean (true/false)" if isinstance(value, bool) else repr(value)[:20]
+    raise PydanticCustomError(
+        "day", "{shown} is not a day: days are {days}", {"shown": shown, "days": DAYS_DOC}
+    )
 
 
 #: A day of the week, as a number 0-6 (Monday = 0) or a name; stored and answered as the number.

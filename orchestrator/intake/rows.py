@@ -110,7 +110,7 @@ def zone_problem(value: str) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown IANA time zone {value!r}"
+        return f"unknown IANA time zone {value[:60]!r}"
     return None
 
 

@@ -235,3 +235,25 @@ def test_calling_hours_beyond_the_legal_bounds_are_created_with_a_warning(
     assert result.exit_code == 0, result.output
     shown = " ".join(result.output.split())
     assert "warning: calling_hours" in shown and "08:00–21:00" in shown
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("missing.json", None, "no such file"),
+        ("bad.json", b'{"weight": 2,}', "is not JSON: expecting property name"),
+        ("bad.toml", b"weight = = 2", "not valid TOML"),
+        ("latin1.json", b'{"persona": "Jos\xe9"}', "not UTF-8"),
+        ("list.json", b"[1, 2]", "expected an object"),
+    ],
+)
+def test_a_config_file_that_cannot_be_read_is_named_in_our_words(
+    env: dict[str, str], tmp_path: Path, name: str, content: bytes | None, says: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    code, out = run(env, "campaigns", "create", "spring", "--config", str(path))
+    shown = " ".join(out.split())
+    assert code == 2 and says in shown, out
+    assert "Errno" not in shown and "codec" not in shown and "(char " not in shown
