@@ -95,6 +95,10 @@ def contacts_import(
         raise fail(f"cannot create campaign {campaign!r}:\n{problems}", 2) from None
     except OrchestratorError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        # The file, or the rejects file: unreadable, unwritable, a folder, a full disk...
+        where = exc.filename or file
+        raise fail(f"{where}: cannot be read or written ({exc.strerror or exc})") from None
     if summary.created_campaign:
         console.print(
             f"created campaign {campaign!r} (agent {resolved.agent_id}, number "

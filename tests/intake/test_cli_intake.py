@@ -257,3 +257,16 @@ def test_a_config_file_that_cannot_be_read_is_named_in_our_words(
     shown = " ".join(out.split())
     assert code == 2 and says in shown, out
     assert "Errno" not in shown and "codec" not in shown and "(char " not in shown
+
+
+def test_a_rejects_file_that_cannot_be_written_is_a_clear_error(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run(env, "campaigns", "create", "spring")[0] == 0
+    file = tmp_path / "contacts.csv"
+    file.write_text("external_id,phone_number,customer_name\na,bad,Ada\n")
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    code, out = run(env, "contacts", "import", str(file), "-c", "spring", "--rejects", str(folder))
+    shown = " ".join(out.split())
+    assert code == 1 and "folder.csv" in shown and "cannot" in shown, out
