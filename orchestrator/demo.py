@@ -168,7 +168,7 @@ async def run_campaign(
     db = Database(settings.database_url)
     started = time.monotonic()
     try:
-        summary = await import_csv(db, settings, csv_path, CAMPAIGN)
+        summary = await import_csv(db, settings, csv_path, CAMPAIGN, create=True)
         if console:
             console.print(
                 f"Imported {summary.accepted} contacts into campaign {CAMPAIGN!r}"

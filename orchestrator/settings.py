@@ -363,6 +363,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _reserve_leaves_outbound_calls(self) -> Settings:
+        """A reserve as large as the limit leaves no call for outbound: refuse it, rather than
+        quietly dialing one call at a time."""
+        limit = self.concurrency_limit or PLAN_CONCURRENCY.get(self.plan.lower(), 10)
+        if self.inbound_reserve >= limit:
+            source = "concurrency_limit" if self.concurrency_limit else f"plan {self.plan!r}"
+            raise ValueError(
+                f"inbound_reserve ({self.inbound_reserve}) must be smaller than the concurrency "
+                f"limit ({limit}) of {source}: outbound calls get the limit minus the reserve, "
+                "and that would leave none"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
         if self.env == "prod":
             if not self.uses_real_provider:

@@ -99,3 +99,31 @@ async def test_metrics_are_documented_and_answered_as_text(api: Api) -> None:
     ]
     answer = await api.http.get("/metrics")
     assert answer.headers["content-type"].split(";")[0] == "text/plain"
+
+
+LONG_INTEGER = b"1" * 5000  # past Python's 4,300-digit limit on reading integers
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "says"),
+    [
+        ("POST", "/v1/campaigns", b'{"name": "x", "weight": ' + LONG_INTEGER + b"}", "digits"),
+        ("POST", "/v1/calls", b'{"campaign": "c", "external_id": ' + LONG_INTEGER + b"}", "digits"),
+        ("POST", "/v1/campaigns/c/contacts", b'{"contacts": [' + LONG_INTEGER + b"]}", "digits"),
+        ("POST", "/v1/campaigns/c/contacts", b"[" * 100_000 + b"]" * 100_000, "nested"),
+        ("POST", "/v1/campaigns/c/contacts", b'{"contacts": \xff}', "UTF-8"),
+        ("POST", "/v1/campaigns", b"\xff", "UTF-8"),
+        ("POST", "/v1/campaigns/c/contacts", b'{"contacts": [1,]}', "line 1, column 17"),
+    ],
+)
+async def test_bodies_no_parser_can_read_are_refused_in_our_words(
+    api: Api, method: str, path: str, body: bytes, says: str
+) -> None:
+    await api.http.post("/v1/campaigns", json={"name": "c"})
+    answer = await api.http.request(method, path, content=body, headers=JSON)
+    assert 400 <= answer.status_code < 500, answer.text
+    text = answer.text
+    assert says in text, text
+    # Never the parser's own words.
+    for raw in ("codec can't decode", "Exceeds the limit", "ValueError", "(char "):
+        assert raw not in text, text

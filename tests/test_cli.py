@@ -78,7 +78,7 @@ def test_bad_rows_are_reported_and_good_rows_imported(
         ],
     )
     result = CliRunner().invoke(
-        app, ["contacts", "import", str(file), "--campaign", "spring"], env=cli_env
+        app, ["contacts", "import", str(file), "--campaign", "spring", "--create"], env=cli_env
     )
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
@@ -100,7 +100,9 @@ def test_nothing_importable_fails(tmp_path: Path, cli_env: dict[str, str]) -> No
         tmp_path / "bad.csv",
         [{"external_id": "a", "phone_number": "nope", "customer_name": "Ada", "visits": "1"}],
     )
-    result = CliRunner().invoke(app, ["contacts", "import", str(file), "-c", "x"], env=cli_env)
+    result = CliRunner().invoke(
+        app, ["contacts", "import", str(file), "-c", "x", "--create"], env=cli_env
+    )
     assert result.exit_code == 1
     assert "nothing could be imported" in result.output
     assert "Traceback" not in result.output
@@ -108,7 +110,9 @@ def test_nothing_importable_fails(tmp_path: Path, cli_env: dict[str, str]) -> No
 
 def test_missing_column_and_missing_file(tmp_path: Path, cli_env: dict[str, str]) -> None:
     file = write_csv(tmp_path / "nocol.csv", [{"external_id": "a", "customer_name": "Ada"}])
-    result = CliRunner().invoke(app, ["contacts", "import", str(file), "-c", "x"], env=cli_env)
+    result = CliRunner().invoke(
+        app, ["contacts", "import", str(file), "-c", "x", "--create"], env=cli_env
+    )
     assert result.exit_code == 1
     assert "missing required column(s): phone_number" in result.output
     missing = CliRunner().invoke(

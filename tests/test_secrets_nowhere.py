@@ -120,7 +120,9 @@ async def test_a_planted_secret_is_found_nowhere_in_clear(
         f"csv-2,not-a-number,Bob,{SECRETS['csv_rejected']}\n"
     )
     rejects = tmp_path / "contacts.rejects.csv"
-    summary = await import_csv(db, configured, csv_file, "spring", rejects_path=rejects)
+    summary = await import_csv(
+        db, configured, csv_file, "spring", rejects_path=rejects, create=True
+    )
     assert (summary.accepted, summary.rejected) == (1, 1)
     outputs += [rejects.read_text(), [vars(e) for e in summary.errors]]
 

@@ -21,12 +21,15 @@ from orchestrator.cli.base import campaigns_app, console, err, fail, settings
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignOut,
+    CampaignSaved,
     campaign_out,
     current_fields,
     resolve_create,
     resolve_patch,
+    saved,
     signing_warning,
 )
+from orchestrator.intake.unreadable import unreadable
 from orchestrator.settings import Settings
 from orchestrator.store import campaigns as repo
 from orchestrator.store.engine import Database
@@ -55,9 +58,19 @@ def _read_config(path: Path | None) -> dict[str, Any]:
         return {}
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise fail(f"{path}: no such file", 2) from None
+    except UnicodeDecodeError:
+        raise fail(f"{path}: not UTF-8 text; save it as UTF-8", 2) from None
+    except OSError as exc:
+        raise fail(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})", 2) from None
+    try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise fail(f"{path}: {exc}", 2) from None
+    except tomllib.TOMLDecodeError as exc:
+        # Its message is where and what: "Expected '=' after a key (at line 1, column 8)".
+        raise fail(f"{path}: not valid TOML: {exc}", 2) from None
+    except (ValueError, RecursionError) as exc:
+        raise fail(f"{path} {unreadable(exc) or 'is not JSON'}", 2) from None
     if not isinstance(data, dict):
         raise fail(f"{path}: expected an object of campaign fields", 2)
     return data
@@ -90,6 +103,9 @@ def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
 
 def _print(campaign: CampaignOut) -> None:
     console.print_json(campaign.model_dump_json())
+    if isinstance(campaign, CampaignSaved):
+        for warning in campaign.warnings:
+            err.print(f"[yellow]warning:[/yellow] {warning.field}: {warning.reason}")
 
 
 def _warn_unsigned(policy: dict[str, Any]) -> None:
@@ -125,9 +141,8 @@ def create(
         campaign_name, columns, policy = resolve_create(data, resolved)
         _warn_unsigned(policy)
         async with db.session() as s:
-            return campaign_out(
-                await repo.create_campaign(s, campaign_name, config=policy, **columns)
-            )
+            created = await repo.create_campaign(s, campaign_name, config=policy, **columns)
+            return saved(created, resolved)
 
     _print(_run(work))
 
@@ -155,7 +170,7 @@ def update(
             found = await repo.get_by_ref(s, name)
             columns, policy = resolve_patch(current_fields(found), patch, resolved)
             _warn_unsigned(policy)
-            return campaign_out(await repo.update_campaign(s, found, config=policy, **columns))
+            return saved(await repo.update_campaign(s, found, config=policy, **columns), resolved)
 
     _print(_run(work))
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -24,14 +25,15 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orchestrator.domain.windows import (
+    DAYS_DOC,
     DailyHours,
+    Day,
     LegalBounds,
     LegalLimits,
     LocalTime,
     WindowSpec,
     check_days,
     never_opens,
-    parse_days,
     spec_of,
 )
 
@@ -43,21 +45,42 @@ OVERRIDABLE = ("prompt", "first_message", "language", "voice", "llm", "tts")
 #: Outcome keys retry delays are configured under.
 RETRY_KEYS = ("no_answer", "busy", "voicemail", "failed", "failure", "unknown")
 
+#: The dates a campaign may name: beyond them, date arithmetic overflows (a 500, a stuck
+#: scheduler) long before a campaign could mean them.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2199, 12, 31)
+#: The longest retry delay: a year.
+MAX_DELAY_SECS = 366 * 24 * 3600.0
+#: The largest count or amount a policy holds: what JSON carries exactly.
+MAX_COUNT = 2**53 - 1
+
+
+def _not_a_boolean(value: Any) -> Any:
+    """Refuse `true`/`false` where a number is expected (pydantic would read them as 1/0)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "bool_is_not_a_number", "expected a number, not a boolean (true/false)"
+        )
+    return value
+
+
+#: An integer or a number that refuses booleans.
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
+
 
 class CallingHours(BaseModel):
     """Days and hours, in the contact's local time, when the campaign may call."""
 
     model_config = ConfigDict(extra="forbid")
 
-    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
+    days: list[Day] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 4, 5, 6],
+        description=f"Days of the week the campaign calls, in the contact's local time: {DAYS_DOC}."
+        " Answered as numbers.",
+    )
     start: LocalTime = time(9, 0)
     end: LocalTime = time(20, 0)
-
-    @field_validator("days", mode="before")
-    @classmethod
-    def _day_names(cls, value: Any) -> Any:
-        """Accept `["mon", "tue"]` as well as `[0, 1]` (Monday = 0)."""
-        return parse_days(value)
 
     @field_validator("days")
     @classmethod
@@ -81,8 +104,8 @@ class RetryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    delay_secs: dict[str, float] = Field(
+    max_attempts: Int = Field(default=3, ge=1, le=20)
+    delay_secs: dict[str, Annotated[Float, Field(le=MAX_DELAY_SECS)]] = Field(
         default_factory=lambda: {
             "no_answer": 3600.0,
             "busy": 900.0,
@@ -108,8 +131,8 @@ class BurstPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["off", "on", "deadline", "budget"] = "off"
-    max_burst_calls_per_day: int | None = Field(default=None, ge=0)
-    max_extra_credits_per_day: float | None = Field(default=None, ge=0)
+    max_burst_calls_per_day: Int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    max_extra_credits_per_day: Float | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _budget_has_a_cap(self) -> BurstPolicy:
@@ -162,12 +185,12 @@ class CampaignPolicy(BaseModel):
     calling_hours: CallingHours = Field(default_factory=CallingHours)
     #: Zone used for contacts whose own zone is unknown and cannot be derived from the number.
     timezone: str | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: date | None = Field(default=None, ge=FIRST_DATE, le=LAST_DATE)
+    end_date: date | None = Field(default=None, ge=FIRST_DATE, le=LAST_DATE)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     burst: BurstPolicy = Field(default_factory=BurstPolicy)
-    max_concurrency: int | None = Field(default=None, ge=1)
-    agent_concurrency_limit: int | None = Field(default=None, ge=1)
+    max_concurrency: Int | None = Field(default=None, ge=1, le=100_000)
+    agent_concurrency_limit: Int | None = Field(default=None, ge=1, le=100_000)
     persona: str | None = None
     allowed_overrides: list[str] = Field(default_factory=list)
     encode_objects: bool = False
@@ -190,7 +213,7 @@ class CampaignPolicy(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
+            raise ValueError(f"unknown IANA time zone {value[:60]!r}") from None
         return value
 
     @field_validator("allowed_overrides")
@@ -261,6 +284,12 @@ def window_problem(policy: CampaignPolicy, legal: LegalBounds) -> tuple[str, str
             "so the window never opens",
         )
     if never_opens(spec):
+        if policy.start_date is None:
+            # Only an end date already past can close every day (a week has a calling day).
+            return (
+                "end_date",
+                f"{policy.end_date} is in the past, so the window never opens",
+            )
         return (
             "end_date" if policy.end_date else "start_date",
             f"no day from {policy.start_date} to {policy.end_date} is a calling day "

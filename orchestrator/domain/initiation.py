@@ -34,6 +34,18 @@ _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 #: A declared type with its article, for refusals ("expected an integer").
 _A = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "a boolean"}
+#: The largest magnitude a number may have: beyond it JSON consumers (and the provider) no
+#: longer hold every integer exactly, so 2**53 + 1 would silently become 2**53.
+SAFE_INTEGER = 2**53 - 1
+
+
+def _in_range(value: int | float) -> int | float:
+    """`value`, or ValueError when it is beyond ±(2**53 - 1)."""
+    if abs(value) > SAFE_INTEGER:
+        raise ValueError(
+            "beyond ±(2**53 - 1) = ±9007199254740991, the largest numbers JSON carries exactly"
+        )
+    return value
 
 
 def is_secret(name: str) -> bool:
@@ -62,9 +74,10 @@ def coerce_text(raw: str, declared: AgentVariable | None) -> Primitive:
         return raw
     if kind == "integer":
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise ValueError(f"expected an integer, got {raw!r}") from None
+        return _in_range(number)
     if kind == "number":
         try:
             value = float(text)
@@ -72,7 +85,7 @@ def coerce_text(raw: str, declared: AgentVariable | None) -> Primitive:
             raise ValueError(f"expected a number, got {raw!r}") from None
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {raw!r}")
-        return value
+        return _in_range(value)
     lowered = text.lower()
     if lowered in _TRUE:
         return True
@@ -104,6 +117,8 @@ def _check_value(path: str, value: Any, declared: AgentVariable | None, encode: 
         raise ValueError(f"unsupported type {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        _in_range(value)
     if declared is None or value is None or value == "":
         return value  # empty values are dropped by the caller, whatever the declared type
     if isinstance(value, str) and declared.type != "string":

@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 ALL_DAYS: frozenset[int] = frozenset(range(7))
 DEFAULT_LEGAL_START = time(8, 0)
@@ -34,30 +36,63 @@ DEFAULT_LEGAL_END = time(21, 0)
 HORIZON_DAYS = 15
 
 _DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_FULL_DAY_NAMES = {
+    name: i
+    for i, name in enumerate(
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    )
+}
 _REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+
+#: How days are written, for the schema and for refusals.
+DAYS_DOC = (
+    "0 = Monday … 6 = Sunday (Python's weekday numbering, not ISO's 1–7), or the day's name in "
+    "any case: mon, tue, wed, thu, fri, sat, sun, or monday … sunday"
+)
 
 Interval = tuple[datetime, datetime]
 
 
-def parse_days(value: Any) -> Any:
-    """Accept `["mon", "tue"]` as well as `[0, 1]` (Monday = 0); other input passes through."""
-    if isinstance(value, list):
-        out: list[Any] = []
-        for item in value:
-            if isinstance(item, str) and item[:3].lower() in _DAY_NAMES:
-                out.append(_DAY_NAMES[item[:3].lower()])
-            else:
-                out.append(item)
-        return out
-    return value
+def _day(value: Any) -> int:
+    """One day of the week: its number (0 = Monday) or its name; anything else is refused.
+
+    Refused rather than guessed: `true` is not day 1, "Monkey" is not Monday, "1" may mean
+    Monday (ISO) or Tuesday.
+    """
+    if isinstance(value, str):
+        number = _DAY_NAMES.get(value.strip().lower(), _FULL_DAY_NAMES.get(value.strip().lower()))
+        if number is not None:
+            return number
+        shown = repr(value[:20])
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+        return value
+    else:
+        shown = "a boolean (true/false)" if isinstance(value, bool) else repr(value)[:20]
+    raise PydanticCustomError(
+        "day", "{shown} is not a day: days are {days}", {"shown": shown, "days": DAYS_DOC}
+    )
+
+
+#: A day of the week, as a number 0-6 (Monday = 0) or a name; stored and answered as the number.
+Day = Annotated[
+    int,
+    BeforeValidator(_day),
+    # One schema for requests and answers (answers hold numbers only).
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 6},
+                {"type": "string", "description": "mon … sun or monday … sunday, any case"},
+            ]
+        }
+    ),
+]
 
 
 def check_days(value: list[int]) -> list[int]:
-    """Days must be 0..6 and at least one."""
+    """At least one day; each once, in order."""
     if not value:
         raise ValueError("at least one day is needed, or the window never opens")
-    if any(d < 0 or d > 6 for d in value):
-        raise ValueError("days are 0 (Monday) to 6 (Sunday) or mon..sun")
     return sorted(set(value))
 
 
@@ -131,7 +166,7 @@ class LegalRule(BaseModel):
     region: str
     start: LocalTime = DEFAULT_LEGAL_START
     end: LocalTime = DEFAULT_LEGAL_END
-    days: list[int] | None = None
+    days: list[Day] | None = Field(default=None, description=f"Days the rule allows: {DAYS_DOC}")
     max_attempts_per_24h: int | None = Field(default=None, ge=1)
 
     @field_validator("region")
@@ -141,11 +176,6 @@ class LegalRule(BaseModel):
         if not _REGION.match(value):
             raise ValueError("a region is a country code (DE) or country-subdivision (US-FL)")
         return value
-
-    @field_validator("days", mode="before")
-    @classmethod
-    def _day_names(cls, value: Any) -> Any:
-        return parse_days(value)
 
     @field_validator("days")
     @classmethod

@@ -1,6 +1,9 @@
 """One call now (`POST /v1/calls`): the contact upserted, an attempt due now with this call's
 own values (variables, persona, overrides) in `Attempt.call_data`, validated and secret-sealed.
 
+The row patches a known contact like any other write (`upsert.py`): a call to a contact the
+campaign has needs its `external_id` only, and never erases what it leaves out.
+
 The attempt still goes through the dialer's gate, so calling hours, the do-not-call list,
 concurrency and pacing apply as to any other call. A contact already being called (an attempt
 queued or live) is refused; a contact already waiting for an attempt has that attempt moved to
@@ -101,22 +104,28 @@ async def schedule_call(
     call_data: dict[str, Any],
     box: SecretBox,
 ) -> CallScheduled:
-    """Upsert the contact and make its attempt due now with `call_data`.
+    """Upsert the contact (a patch of a known one) and make its attempt due now with
+    `call_data`. Raising leaves the caller's transaction to roll back the upsert.
 
     Raises:
+        ValidationFailed: the row cannot be applied (a new contact without a number, or the
+            contact would lack a required variable).
         CallRefused: the campaign is canceled, the number is on the do-not-call list, or a call
             to the contact is already queued or live.
     """
     if campaign.status == "canceled":
         raise CallRefused("campaign_canceled", f"campaign {campaign.name!r} is canceled")
-    blocked = await s.get(DoNotCall, row.phone_number)
-    if blocked is not None:
-        raise CallRefused(
-            "do_not_call", f"{row.phone_number} is on the do-not-call list ({blocked.reason})"
-        )
     [upserted] = await upsert_batch(s, campaign, [row], box)
+    if upserted.contact_id is None:
+        raise ValidationFailed(list(upserted.problems))
     contact = await s.get(Contact, upserted.contact_id)
     assert contact is not None and contact.id is not None
+    # The stored number: the row may have left it out.
+    blocked = await s.get(DoNotCall, contact.phone_number)
+    if blocked is not None:
+        raise CallRefused(
+            "do_not_call", f"{contact.phone_number} is on the do-not-call list ({blocked.reason})"
+        )
     if contact.disposition == Disposition.DO_NOT_CALL:
         raise CallRefused("do_not_call", "the contact has opted out")
     attempts = list(

@@ -6,6 +6,9 @@ flat. Beyond the policy's own validation, a campaign is checked against the conf
 persona must be one of its agent's and override only what the campaign allows; the overrides it
 allows must be ones the agent enables (when the agent's configuration lists them); its default
 variables must follow the variable rules. Each failure names its field.
+
+What is stored but will not happen as written is accepted with a warning naming the field
+(`FieldWarning`): calling hours reaching beyond the legal hours are cut to them at dial time.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
+from orchestrator.domain.campaign_policy import CampaignPolicy, Int, policy_of, window_problem
 from orchestrator.domain.crm_signing import signing_problem
 from orchestrator.domain.initiation import clean_variables, is_secret
 from orchestrator.domain.persona import persona_problem
@@ -41,7 +44,7 @@ class CampaignFields(CampaignPolicy):
     agent_id: str | None = Field(default=None, description="Default: ORCH_AGENT_ID")
     phone_number_id: str | None = Field(default=None, description="Default: ORCH_PHONE_NUMBER_ID")
     phone_number_kind: Literal["twilio", "sip_trunk"] | None = None
-    weight: int = Field(default=1, ge=1, le=1000, description="Share of dialing capacity")
+    weight: Int = Field(default=1, ge=1, le=1000, description="Share of dialing capacity")
 
 
 class CampaignCreate(CampaignFields):
@@ -70,6 +73,54 @@ class CampaignOut(CampaignFields):
     status: str
     created_at: datetime
     updated_at: datetime
+
+
+class FieldWarning(BaseModel):
+    """A field stored as given that will not act as written, and what happens instead."""
+
+    field: str
+    reason: str
+
+
+class CampaignSaved(CampaignOut):
+    """A campaign as created or changed, with warnings about fields that will not act as given."""
+
+    warnings: list[FieldWarning] = Field(
+        default_factory=list,
+        description="Fields stored as given that will not act as written (e.g. calling hours "
+        "beyond the legal hours, which calls never go past)",
+    )
+
+
+def warnings_of(config: Mapping[str, Any], settings: Settings) -> list[FieldWarning]:
+    """What of a campaign's stored policy will not act as written."""
+    policy = policy_of(dict(config))
+    if not policy.enforce_calling_hours:
+        return []  # the legal hours are the window: nothing is cut
+    hours = policy.calling_hours.daily
+    legal = settings.legal.default_hours
+    if hours.start >= legal.start and hours.end <= legal.end:
+        return []
+    cut = hours & legal
+    return [
+        FieldWarning(
+            field="calling_hours",
+            reason=f"{hours.describe()} reaches beyond the legal calling hours "
+            f"{legal.describe()} (ORCH_LEGAL__DEFAULT_START/END): calls are placed only "
+            f"{cut.describe() if cut else 'never'}, in each contact's local time, and stricter "
+            "regional rules may narrow that further",
+        )
+    ]
+
+
+def saved(campaign: Campaign, settings: Settings) -> CampaignSaved:
+    """A campaign just created or changed, with its warnings."""
+    return CampaignSaved.model_validate(
+        {
+            **campaign_out(campaign).model_dump(),
+            "warnings": warnings_of(campaign.config or {}, settings),
+        }
+    )
 
 
 def campaign_out(campaign: Campaign) -> CampaignOut:
@@ -143,6 +194,10 @@ def check_campaign(fields: CampaignFields, agent_id: str, settings: Settings) ->
     reason = persona_problem(fields.persona, settings.personas, agent_id, allowed)
     if reason:
         problems.append(("persona", reason))
+    # The policy's own check reads the default legal hours; the configured ones may be stricter.
+    never = window_problem(fields, settings.legal)
+    if never is not None:
+        problems.append(never)
     secrets = [name for name in fields.default_variables if is_secret(name)]
     for name in secrets:
         problems.append(

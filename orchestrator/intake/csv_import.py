@@ -6,9 +6,12 @@ stays flat whatever the file's size: one batch of rows, and at most `KEEP_ERRORS
 the summary.
 
 A file that is not UTF-8 is refused whole before any row is stored (`CsvEncodingError`, naming
-the line and byte): read in another encoding, every row would be suspect. Lines the CSV reader
-cannot read (a cell over `csv.field_size_limit()`, typically a quote left open) are one refused
-row, naming the lines skipped; reading goes on after them.
+the line and byte): read in another encoding, every row would be suspect. Records the CSV reader
+cannot read (a quote left open, text after a closing quote, a cell over `csv.field_size_limit()`)
+are one refused row, naming the lines skipped; reading goes on after them.
+
+The campaign must exist: a typo in its name never creates one. `create=True` creates it (checked
+like `orchestrator campaigns create`), but only once the file is known to be importable.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.errors import NotFound
+from orchestrator.intake.campaign_spec import resolve_create
 from orchestrator.intake.rows import ContactRow, RowRules
 from orchestrator.intake.text_rows import CsvHeaderError
 from orchestrator.intake.upsert import RowResult, upsert_batch
@@ -76,6 +81,8 @@ class ImportSummary:
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
     rejects_path: Path | None = None
+    #: Whether the import created its campaign (`create=True` and none by that name).
+    created_campaign: bool = False
 
     @property
     def imported(self) -> int:
@@ -164,11 +171,13 @@ def _records(
     Raises:
         CsvHeaderError: the header row cannot be read as CSV.
     """
-    reader = csv.reader(text)
+    # Strict: a quote never closed, or text after a closing quote, is an error to report, not
+    # a cell silently holding the rest of the file or a quote dropped from the text.
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise CsvHeaderError(f"the header row cannot be read as CSV: {exc}") from None
+        raise CsvHeaderError(f"the header row cannot be read as CSV: {_why(exc)}") from None
 
     def records() -> Iterator[tuple[int, list[str] | _Unreadable]]:
         while True:
@@ -184,10 +193,7 @@ def _records(
                 # The reader drops what it read of the record and goes on with the next line.
                 end = reader.line_num
                 lines = f"line {line}" if end <= line else f"lines {line}-{end}"
-                yield (
-                    line,
-                    _Unreadable(f"{lines} cannot be read as CSV ({exc}; a quote left open?)"),
-                )
+                yield line, _Unreadable(f"{lines} cannot be read as CSV: {_why(exc)}")
                 continue
             except UnicodeDecodeError:
                 # Checked before reading: the file changed since.
@@ -200,33 +206,54 @@ def _records(
     return header, records()
 
 
+def _why(exc: csv.Error) -> str:
+    """The reader's refusal in our words (its own are terse: "unexpected end of data")."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quote opened in this record is never closed (the file ends inside it)"
+    if "expected after" in text:
+        return 'text follows a closing quote; a quote inside a quoted cell must be doubled ("")'
+    if "field larger than field limit" in text:
+        return (
+            f"a cell is longer than the field limit of {csv.field_size_limit():,} characters "
+            "(a quote left open?)"
+        )
+    if "NUL" in text:
+        return "the record holds a NUL character"
+    return "the record is not valid CSV"
+
+
 async def import_csv(
     db: Database,
     settings: Settings,
     path: Path,
-    campaign_name: str,
+    campaign_ref: str,
     *,
+    create: bool = False,
     on_bytes: Callable[[int], None] | None = None,
     rejects_path: Path | None = None,
     workers: int | None = None,
 ) -> ImportSummary:
-    """Import `path` into the campaign (created from defaults when missing).
+    """Import `path` into the campaign `campaign_ref` (its name or id).
 
     Args:
         db: the database.
         settings: agents, personas, secret keys, context variables.
         path: the CSV file (UTF-8, header row first).
-        campaign_name: the campaign to import into.
+        campaign_ref: the campaign to import into.
+        create: create the campaign (named `campaign_ref`, from the settings' defaults) when
+            there is none; it is stored only once the file's encoding and header are known good.
         on_bytes: called with the bytes consumed, for a progress bar.
         rejects_path: where to write refused rows (nothing is written when all are good).
         workers: validation processes (default: some for large files, none for small ones).
 
     Raises:
+        NotFound: no such campaign and `create` is false (nothing is stored).
+        ValidationFailed: `create` and the name is not a valid campaign name.
         CsvEncodingError: the file is not UTF-8 (nothing is stored).
         CsvHeaderError: the header is missing or lacks a required column.
     """
-    async with db.session() as session:
-        campaign = await campaigns.get_or_create(session, campaign_name, settings)
+    campaign = await _campaign(db, settings, campaign_ref, create)
     rules = RowRules.for_campaign(settings, campaign.agent_id, policy_of(campaign.config))
     box = SecretBox([k.get_secret_value() for k in settings.secret_keys])
     with ExitStack() as stack:
@@ -238,7 +265,20 @@ async def import_csv(
             raise CsvHeaderError("the file is empty or has no header row")
         size = os.fstat(raw.fileno()).st_size
         validator = Validator(header, rules, worker_count(size, workers))
+        created = campaign.id is None
+        if created:
+            async with db.session() as session:
+                campaign = await campaigns.create_campaign(
+                    session,
+                    campaign.name,
+                    agent_id=campaign.agent_id,
+                    phone_number_id=campaign.phone_number_id,
+                    phone_number_kind=campaign.phone_number_kind,
+                    weight=campaign.weight,
+                    config=campaign.config,
+                )
         run = _Run(db, campaign, box, validator, _Rejects(rejects_path, header, stack))
+        run.summary.created_campaign = created
         await validator.start()
         try:
             await run.feed(records, raw, on_bytes)
@@ -249,6 +289,23 @@ async def import_csv(
         if rejects_path is not None and run.summary.rejected:
             run.summary.rejects_path = rejects_path
     return run.summary
+
+
+async def _campaign(db: Database, settings: Settings, ref: str, create: bool) -> Campaign:
+    """The stored campaign `ref`; with `create`, a new one not stored yet (its id is None).
+
+    Raises:
+        NotFound: no such campaign and not `create`.
+        ValidationFailed: the new campaign's name is refused.
+    """
+    async with db.session() as session:
+        try:
+            return await campaigns.get_by_ref(session, ref)
+        except NotFound:
+            if not create:
+                raise NotFound("campaign", ref) from None
+    name, columns, config = resolve_create({"name": ref}, settings)
+    return Campaign(name=name, config=config, **columns)
 
 
 #: A batch on its way: the records' first lines, their cells, the problems of those refused
@@ -324,13 +381,16 @@ class _Run:
     async def _drain(self, raw: io.BufferedReader, on_bytes: Callable[[int], None] | None) -> None:
         lines, cells, unread, future = self._inflight.popleft()
         good: list[ContactRow] = []
+        #: Where each external id's last good row stands, to report it if storing refuses it.
+        where: dict[str, tuple[int, list[str]]] = {}
         checked_batch = _merged(await future, unread)
         for line, row_cells, checked in zip(lines, cells, checked_batch, strict=True):
             if isinstance(checked, ContactRow):
                 good.append(checked)
+                where[checked.external_id] = (line, row_cells)
             else:
                 self._reject(line, checked, row_cells)
-        await self._store(good)
+        await self._store(good, where)
         position = raw.tell()
         if on_bytes is not None and position > self.consumed:
             on_bytes(position - self.consumed)
@@ -343,7 +403,7 @@ class _Run:
                 self.summary.errors.append(RowError(line, name, reason))
         self.rejects.write(line, problems, self.validator.parser.masked(cells))
 
-    async def _store(self, rows: list[ContactRow]) -> None:
+    async def _store(self, rows: list[ContactRow], where: dict[str, tuple[int, list[str]]]) -> None:
         """Upsert one batch in one transaction and count the results."""
         if not rows:
             return
@@ -351,7 +411,11 @@ class _Run:
             done = await upsert_batch(
                 session, self.campaign, rows, self.box, sealing=self.validator.parser.has_secrets
             )
-            for item in done:
+        for item in done:
+            if item.result is RowResult.REJECTED:
+                line, cells = where[item.external_id]
+                self._reject(line, list(item.problems), cells)
+            else:
                 self.summary.count(item.result)
         # Duplicates inside one batch fold into one contact: count the folded rows as unchanged.
         self.summary.unchanged += len(rows) - len({r.external_id for r in rows})

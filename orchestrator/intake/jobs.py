@@ -6,8 +6,9 @@ Payload (a JSON-able dict; contract version 1, `schema.EnqueueCallJob`):
      "overrides": {"agent": {"language": "en"}}}
 
 The row is the same as one row of `POST /v1/campaigns/{id}/contacts`, validated by the same
-rules. A payload that cannot be accepted lands in the dead-letter table with the reason (each
-field and why); nothing is dropped silently, and `secret__` values are masked in what is kept.
+rules and applied the same way (a patch of a known contact: what it leaves out is kept). A
+payload that cannot be accepted lands in the dead-letter table with the reason (each field and
+why); nothing is dropped silently, and `secret__` values are masked in what is kept.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.initiation import redact
 from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.intake.kept_payload import kept_payload, storable
 from orchestrator.intake.rows import RowRules, validate_row
 from orchestrator.intake.upsert import upsert_batch
 from orchestrator.runtime import Deps
@@ -28,24 +29,16 @@ DEAD_LETTERED = "dead-lettered"
 
 
 def safe_payload(payload: Any) -> dict[str, Any]:
-    """What of a refused payload may be kept: `secret__` values masked wherever they sit."""
-    if not isinstance(payload, dict):
-        # Not an object: there is no variable name to tell a secret by, so keep only its type.
-        return {"payload_type": type(payload).__name__}
-    safe = dict(payload)
-    for key in ("variables",):
-        if isinstance(safe.get(key), dict):
-            safe[key] = redact(safe[key])
-    call = safe.get("call")
-    if isinstance(call, dict) and isinstance(call.get("variables"), dict):
-        safe["call"] = {**call, "variables": redact(call["variables"])}
-    return safe
+    """What of a refused payload may be kept (`kept_payload`): bounded, `secret__` masked."""
+    return kept_payload(payload)
 
 
 async def dead_letter(deps: Deps, payload: Any, reason: str) -> None:
     """Keep a refused payload with its reason."""
     async with deps.db.session() as s:
-        s.add(DeadLetter(source=SOURCE, reason=reason[:2000], payload=safe_payload(payload)))
+        s.add(
+            DeadLetter(source=SOURCE, reason=storable(reason[:2000]), payload=safe_payload(payload))
+        )
 
 
 async def enqueue_call_payload(deps: Deps, payload: Any) -> str:
@@ -64,8 +57,10 @@ async def enqueue_call_payload(deps: Deps, payload: Any) -> str:
         rules = RowRules.for_campaign(deps.settings, campaign.agent_id, policy_of(campaign.config))
         row = validate_row(row_fields, rules)
         async with deps.db.session() as s:
-            result = await upsert_batch(s, campaign, [row], deps.box)
+            [result] = await upsert_batch(s, campaign, [row], deps.box)
+        if result.contact_id is None:
+            raise ValidationFailed(list(result.problems))
     except (NotFound, ValidationFailed) as exc:
         await dead_letter(deps, payload, str(exc))
         return DEAD_LETTERED
-    return str(result[0].result)
+    return str(result.result)

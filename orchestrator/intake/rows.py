@@ -5,6 +5,12 @@ agent's declared variables, the personas of that agent, the overrides the campai
 which variables get a value elsewhere (campaign defaults, context carried between calls), and
 whether `secret__` values can be stored (a key is configured). Every problem of a row is reported
 at once, each naming its field.
+
+A row is applied to the stored contact as a patch (`upsert.py`): it changes the fields it gives
+and keeps the others — omitting a field never erases it. Its variables merge by name: a value
+sets one, an empty value (`null`, `""`, a blank CSV cell) removes it. Whether the contact then
+holds every variable the agent requires (and, when new, a phone number) is known only against
+the stored contact, so that is checked when the row is applied: `ContactRow.needs`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
-from orchestrator.domain.initiation import clean_variables, is_secret
+from orchestrator.domain.initiation import clean_variables, is_secret, missing_required
 from orchestrator.domain.overrides import clean_overrides
 from orchestrator.domain.persona import Persona, persona_problem
 from orchestrator.domain.phone import InvalidPhoneNumber
@@ -33,6 +39,9 @@ REQUIRED_COLUMNS = ("external_id", "phone_number")
 
 NO_SECRET_KEYS = "secret__ variables need ORCH_SECRET_KEYS to be stored encrypted"  # noqa: S105
 
+#: The contact's own fields a row may set, besides its variables.
+CONTACT_FIELDS = frozenset({"phone_number", "timezone", "persona", "overrides"})
+
 
 class ContactRow(NamedTuple):
     """A validated contact, ready to be upserted (secret values still in clear).
@@ -42,7 +51,8 @@ class ContactRow(NamedTuple):
     """
 
     external_id: str
-    phone_number: str
+    #: E.164; None when the row does not give one (a known contact keeps its number).
+    phone_number: str | None
     timezone: str | None = None
     persona: str | None = None
     variables: dict[str, Primitive] = {}
@@ -50,6 +60,14 @@ class ContactRow(NamedTuple):
     #: `json.dumps(variables)` when a validation worker serialized them already (so the
     #: importing process, the busier one, need not); None otherwise.
     variables_json: str | None = None
+    #: The fields of `CONTACT_FIELDS` the row sets; a known contact keeps the others.
+    given: frozenset[str] = CONTACT_FIELDS
+    #: Variables the row speaks for besides those it has a value for: each is removed (it was
+    #: given empty). A known contact keeps every variable the row does not name.
+    removes: frozenset[str] = frozenset()
+    #: Declared variables without a default that the row has no value for: a known contact
+    #: must hold them already (a new one cannot).
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,27 +110,30 @@ def zone_problem(value: str) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown IANA time zone {value!r}"
+        return f"unknown IANA time zone {value[:60]!r}"
     return None
 
 
 def check_identity(
     external_id: str,
-    phone: str,
+    phone: str | None,
     timezone: str | None,
     default_region: str | None,
     problems: list[tuple[str, str]],
-) -> str:
-    """Check the id, number and zone of a row; returns the number in E.164 ('' if invalid)."""
+) -> str | None:
+    """Check the id, number and zone of a row; returns the number in E.164 ('' if invalid,
+    None when the row gives none)."""
     if not external_id:
         problems.append(("external_id", "required"))
     elif len(external_id) > 200:
         problems.append(("external_id", "longer than 200 characters"))
-    normalized = ""
-    try:
-        normalized = fast_e164(phone, default_region)
-    except InvalidPhoneNumber as exc:
-        problems.append(("phone_number", str(exc)))
+    normalized: str | None = None
+    if phone is not None:
+        try:
+            normalized = fast_e164(phone, default_region)
+        except InvalidPhoneNumber as exc:
+            normalized = ""
+            problems.append(("phone_number", str(exc)))
     if timezone:
         reason = zone_problem(timezone)
         if reason:
@@ -133,6 +154,9 @@ def check_secrets(
 
 def validate_row(raw: Mapping[str, Any], rules: RowRules) -> ContactRow:
     """Validate one JSON row (`schema.ContactIn`) against the campaign's rules.
+
+    The row is a patch of the stored contact: what it omits is kept (`ContactRow.given`,
+    `removes`); whether the result holds the required variables is checked when it is applied.
 
     Raises:
         ValidationFailed: every problem of the row, each naming its field.
@@ -155,7 +179,7 @@ def validate_row(raw: Mapping[str, Any], rules: RowRules) -> ContactRow:
             rules.agent,
             encode_objects=rules.encode_objects,
             prefix="variables",
-            provided=rules.provided,
+            require=False,
         )
     except ValidationFailed as exc:
         problems.extend(exc.problems)
@@ -167,6 +191,9 @@ def validate_row(raw: Mapping[str, Any], rules: RowRules) -> ContactRow:
         problems.extend(exc.problems)
     if problems:
         raise ValidationFailed(problems)
+    fields = given.model_fields_set & CONTACT_FIELDS
+    if phone is None:
+        fields.discard("phone_number")  # null: keep the stored number
     return ContactRow(
         external_id=given.external_id,
         phone_number=phone,
@@ -174,4 +201,7 @@ def validate_row(raw: Mapping[str, Any], rules: RowRules) -> ContactRow:
         persona=given.persona,
         variables=variables,
         overrides=overrides,
+        given=frozenset(fields),
+        removes=frozenset(given.variables) - variables.keys(),
+        needs=tuple(missing_required(variables, rules.agent, rules.provided)),
     )

@@ -17,7 +17,11 @@ CONTRACT_VERSION = 1
 
 
 class ContactIn(BaseModel):
-    """One contact: who to call and what the agent should know."""
+    """One contact: who to call and what the agent should know.
+
+    For a contact the campaign already has (same `external_id`) the row is a patch: the fields
+    it gives change, the others are kept; variables merge by name.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -39,24 +43,35 @@ class ContactIn(BaseModel):
         description="Your CRM's id of the person; unique per campaign; sent as the call's user_id",
         json_schema_extra={"minLength": 1, "maxLength": 200},
     )
-    phone_number: str = Field(
-        description="E.164 (+14155550123), or national with ORCH_DEFAULT_REGION",
+    phone_number: str | None = Field(
+        default=None,
+        description="E.164 (+14155550123), or national with ORCH_DEFAULT_REGION; required for a "
+        "new contact, a known one keeps its number when it is left out",
         json_schema_extra={"minLength": 1},
     )
     timezone: str | None = Field(
-        default=None, description="IANA zone; else derived from the number, else the campaign's"
+        default=None,
+        description="IANA zone; else derived from the number, else the campaign's (null or empty "
+        "removes it; left out, the stored one is kept)",
     )
-    persona: str | None = Field(default=None, description="A persona of the campaign's agent")
+    persona: str | None = Field(
+        default=None,
+        description="A persona of the campaign's agent (null or empty removes it; left out, the "
+        "stored one is kept)",
+    )
     variables: dict[str, Any] = Field(
         default_factory=dict,
         description="Dynamic variables: string, number, integer or boolean values; names are "
-        "case-sensitive; `system__` is reserved; `secret__` values are stored encrypted",
+        "case-sensitive; `system__` is reserved; `secret__` values are stored encrypted. Merged "
+        "into a known contact's by name: a value sets one, null or empty removes it, a variable "
+        "left out is kept",
     )
     overrides: dict[str, Any] | None = Field(
         default=None,
         description="conversation_config_override fields the campaign allows (agent.prompt.prompt, "
         "agent.first_message, agent.language, agent.prompt.llm, tts.voice_id, tts.stability, "
-        "tts.speed, tts.similarity_boost)",
+        "tts.speed, tts.similarity_boost); replaces a known contact's when given, null removes "
+        "them, left out they are kept",
     )
 
     @field_validator("external_id", mode="before")

@@ -3,6 +3,10 @@
 Everything that depends only on the header — which column is which, the declared type of each
 variable, whether a column's name is acceptable — is decided once per file, not once per row:
 a large import spends its time on the rows' values alone.
+
+A file speaks for its columns only: a known contact keeps every field and variable the file has
+no column for, and a blank cell empties its column's field (CSV cannot tell an empty value from
+a missing one, and a column present means the file speaks for that field).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from orchestrator.intake.rows import (
 from orchestrator.settings import AgentVariable, Primitive
 
 REQUIRED_NO_DEFAULT = "required by the agent and has no default"
+_NONE: frozenset[str] = frozenset()
 
 
 class CsvHeaderError(ValueError):
@@ -85,6 +90,10 @@ class TextRows:
             )
         #: Declared variables every row must fill.
         self._required = required
+        #: The contact fields and variables the file speaks for (a known contact keeps the rest).
+        optional = {f for f in ("timezone", "persona") if f in names}
+        self._given = frozenset({"phone_number", *optional})
+        self._variables = frozenset(c.name for c in self._columns if c.refused is None)
         self._personas: dict[str, str | None] = {}
         #: Whether any row may carry a `secret__` variable (to be sealed before storing).
         self.has_secrets = any(is_secret(c.name) for c in self._columns)
@@ -117,7 +126,17 @@ class TextRows:
         values = self._values(cells, problems)
         if problems:
             raise ValidationFailed(problems)
-        return ContactRow(external_id, phone, timezone, persona, values)
+        # Most rows fill every column: skip building an empty set for them.
+        removes = self._variables - values.keys() if len(values) < len(self._variables) else _NONE
+        return ContactRow(
+            external_id,
+            phone,
+            timezone,
+            persona,
+            values,
+            given=self._given,
+            removes=removes,
+        )
 
     def _check_persona(self, persona: str, problems: list[tuple[str, str]]) -> None:
         # Files repeat a few personas: check each once.

@@ -1,9 +1,12 @@
 """Upsert validated contact rows into a campaign, a batch per transaction.
 
 A new contact gets its first attempt, scheduled now; a known one (same campaign and external
-id) is updated in place when something changed. A number on the do-not-call list is recorded with
-that disposition and gets no attempt. Each batch is one transaction, so the database never holds a
-contact without its attempt, nor half a contact.
+id) is patched in place when something changed: the fields the row gives change, the others are
+kept, variables merge by name (`rows.ContactRow`), so a write never erases what it omits. A row
+that would leave the contact without a required variable (or a new contact without a number) is
+refused, naming the field. A number on the do-not-call list is recorded with that disposition and
+gets no attempt. Each batch is one transaction, so the database never holds a contact without its
+attempt, nor half a contact.
 
 Rows are written with Core `INSERT … VALUES` batches and `UPDATE` executemany rather than ORM
 objects: a 100,000-row import spends its time on the data, not on unit-of-work bookkeeping.
@@ -23,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.domain.initiation import is_secret
 from orchestrator.domain.outcome import Disposition
 from orchestrator.intake.rows import ContactRow
+from orchestrator.intake.text_rows import REQUIRED_NO_DEFAULT
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
 from orchestrator.store.bulk import among, bind_processor, insert_many
 from orchestrator.store.models import Campaign
@@ -50,14 +54,21 @@ class RowResult(StrEnum):
     REJECTED = "rejected"
 
 
+#: Why a row for a contact the campaign does not have yet is refused without a number.
+NEW_NEEDS_NUMBER = "required for a new contact (the campaign has no contact with this external_id)"
+
+
 class Upserted(NamedTuple):
     """The result of one row's upsert (a named tuple: an import makes one per row)."""
 
     external_id: str
     result: RowResult
-    contact_id: int
+    #: None for a refused row.
+    contact_id: int | None
     #: The contact's disposition after the upsert (`do_not_call` for a blocked number).
     disposition: str = Disposition.PENDING
+    #: Why a `REJECTED` row was refused, each (field, reason).
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 def _encoded_as_stored(dialect: Dialect, rows: list[ContactRow]) -> bool:
@@ -109,7 +120,7 @@ async def upsert_batch(
             )
         ).all()
     }
-    phones = list({r.phone_number for r in latest.values()})
+    phones = list({r.phone_number for r in latest.values() if r.phone_number is not None})
     dnc = set(
         (
             await conn.execute(
@@ -122,7 +133,11 @@ async def upsert_batch(
     results: dict[str, Upserted] = {}
     changes: list[dict[str, Any]] = []
     for ext, known in existing.items():
-        change = _change(known, latest[ext], box)
+        try:
+            change = _change(known, latest[ext], box)
+        except _Refused as refused:
+            results[ext] = Upserted(ext, RowResult.REJECTED, None, problems=refused.problems)
+            continue
         disposition = known.disposition
         if change is not None:
             changes.append(change)
@@ -132,7 +147,15 @@ async def upsert_batch(
         results[ext] = Upserted(ext, kind, known.id, disposition)
     if changes:
         await _update(session, changes, dnc)
-    fresh = [row for ext, row in latest.items() if ext not in existing]
+    fresh: list[ContactRow] = []
+    for ext, row in latest.items():
+        if ext in existing:
+            continue
+        problems = _new_contact_problems(row)
+        if problems:
+            results[ext] = Upserted(ext, RowResult.REJECTED, None, problems=problems)
+        else:
+            fresh.append(row)
     if fresh:
         await _insert(session, campaign.id, fresh, dnc, box, results, sealing)
     return [results[ext] for ext in ids]
@@ -263,21 +286,72 @@ async def _update(session: AsyncSession, changes: list[dict[str, Any]], dnc: set
         )
 
 
-def _change(known: Any, row: ContactRow, box: SecretBox) -> dict[str, Any] | None:
-    """Every column to write for a known contact, or None when the row changes nothing."""
-    # A sealed value differs on every encryption: compare plaintexts, so an unchanged secret
-    # keeps its stored ciphertext and a changed one is stored.
+class _Refused(Exception):
+    """The row cannot be applied to the contact: `problems` says why."""
+
+    def __init__(self, problems: tuple[tuple[str, str], ...]) -> None:
+        self.problems = problems
+        super().__init__(problems)
+
+
+def _missing(needs: Sequence[str], present: Any) -> tuple[tuple[str, str], ...]:
+    """A problem for each name of `needs` not in `present`."""
+    return tuple((f"variables.{n}", REQUIRED_NO_DEFAULT) for n in needs if n not in present)
+
+
+def _new_contact_problems(row: ContactRow) -> tuple[tuple[str, str], ...]:
+    """Why `row` cannot create a contact: no number, or required variables it lacks."""
+    missing = (("phone_number", NEW_NEEDS_NUMBER),) if row.phone_number is None else ()
+    return missing + _missing(row.needs, row.variables)
+
+
+def _merged_variables(stored: dict[str, Any], row: ContactRow, box: SecretBox) -> dict[str, Any]:
+    """The stored variables (sealed) patched by the row's: set, removed, or kept."""
+    merged = {
+        name: value
+        for name, value in stored.items()
+        if name not in row.removes and name not in row.variables
+    }
+    for name, value in row.variables.items():
+        old = stored.get(name)
+        # A sealed value differs on every encryption: compare plaintexts, so an unchanged
+        # secret keeps its stored ciphertext and a changed one is sealed anew.
+        if is_secret(name):
+            keep = old is not None and _opens_to(box, name, old, value)
+            merged[name] = old if keep else box.seal({name: value})[name]
+        else:
+            merged[name] = value
+    return merged
+
+
+def _opens_to(box: SecretBox, name: str, sealed: Any, value: Any) -> bool:
+    """Whether the stored `sealed` value of `name` is `value` (as sealing would store it)."""
     try:
-        old_plain: dict[str, Any] | None = box.open(known.variables)
+        opened = box.open({name: sealed})[name]
     except SecretsUnavailable:
-        old_plain = None  # sealed with a key no longer configured: store the new ciphertext
-    same_variables = old_plain == row.variables
-    same_fields = all(getattr(known, name) == getattr(row, name) for name in _FIELDS)
-    if same_variables and same_fields:
+        return False  # sealed with a key no longer configured: store the new ciphertext
+    return bool(opened == (value if isinstance(value, str) else str(value)))
+
+
+def _change(known: Any, row: ContactRow, box: SecretBox) -> dict[str, Any] | None:
+    """Every column to write for a known contact, or None when the row changes nothing.
+
+    Raises:
+        _Refused: the patched contact would lack a required variable.
+    """
+    stored = known.variables or {}
+    variables = _merged_variables(stored, row, box) if row.variables or row.removes else stored
+    missing = _missing(row.needs, variables)
+    if missing:
+        raise _Refused(missing)
+    fields = {
+        name: getattr(row, name) if name in row.given else getattr(known, name) for name in _FIELDS
+    }
+    if variables == stored and all(getattr(known, name) == fields[name] for name in _FIELDS):
         return None
     return {
         "_id": known.id,
-        "_moved": known.phone_number != row.phone_number,
-        "_variables": known.variables if same_variables else _seal(box, row.variables),
-        **{f"_{name}": getattr(row, name) for name in _FIELDS},
+        "_moved": known.phone_number != fields["phone_number"],
+        "_variables": variables,
+        **{f"_{name}": value for name, value in fields.items()},
     }

@@ -8,9 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.errors import NotFound, OrchestratorError
-from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign
 from orchestrator.store.types import utcnow
 
@@ -25,23 +23,6 @@ async def get_by_name(session: AsyncSession, name: str) -> Campaign:
     if campaign is None:
         raise NotFound("campaign", name)
     return campaign
-
-
-async def get_or_create(session: AsyncSession, name: str, settings: Settings) -> Campaign:
-    """The campaign called `name`, created from the settings' defaults when missing."""
-    try:
-        return await get_by_name(session, name)
-    except NotFound:
-        campaign = Campaign(
-            name=name,
-            agent_id=settings.agent_id,
-            phone_number_id=settings.phone_number_id,
-            phone_number_kind=settings.phone_number_kind,
-            config=CampaignPolicy(retry=settings.retry).model_dump(mode="json"),
-        )
-        session.add(campaign)
-        await session.flush()
-        return campaign
 
 
 #: The largest id a database integer key holds.

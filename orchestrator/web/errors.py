@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from orchestrator.errors import NotFound, SignatureError, ValidationFailed
+from orchestrator.intake.unreadable import unreadable
 
 
 def _problems(exc: ValidationFailed) -> list[dict[str, str]]:
@@ -25,11 +26,7 @@ def body_parse_failure(exc: HTTPException) -> str | None:
     cause = exc.__cause__
     if exc.status_code != 400 or cause is None:
         return None
-    if isinstance(cause, UnicodeDecodeError):
-        return f"is not JSON text in UTF-8: {cause}"
-    if isinstance(cause, RecursionError):
-        return "is JSON nested too deeply to parse"
-    return f"could not be read ({type(cause).__name__})"
+    return unreadable(cause) or "could not be read as JSON"
 
 
 def install(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from orchestrator.errors import ValidationFailed
+from orchestrator.intake.unreadable import unreadable
 from orchestrator.web.body import read_capped
 from orchestrator.web.body_limit import BodyTooLarge
 
@@ -109,5 +110,6 @@ async def json_body(request: Request, limit: int) -> tuple[bytes, Any]:
         raise ApiError(exc.status_code, "body_too_large", str(exc.detail)) from None
     try:
         return raw, json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        reason = unreadable(exc) or "is not JSON"
+        raise ApiError(400, "invalid_json", f"the body {reason}") from None

@@ -37,12 +37,11 @@ containers = st.one_of(
     st.lists(st.recursive(scalars, lambda c: st.lists(c) | st.dictionaries(st.text(), c))),
     st.dictionaries(st.text(max_size=5), scalars | st.lists(scalars), max_size=4),
 )
-primitives = st.one_of(
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(min_size=1),
-)
+#: Numbers JSON carries exactly (beyond ±(2**53 - 1) a value is refused).
+SAFE = 2**53 - 1
+safe_integers = st.integers(-SAFE, SAFE)
+safe_floats = st.floats(-SAFE, SAFE, allow_nan=False)
+primitives = st.one_of(st.booleans(), safe_integers, safe_floats, st.text(min_size=1))
 
 
 def problems_of(variables: dict[str, Any], agent: AgentConfig = OPEN) -> dict[str, str]:
@@ -269,12 +268,12 @@ def test_coerce_text_refuses_bad_input(kind: Any, text: str) -> None:
         coerce_text(text, AgentVariable(type=kind))
 
 
-@given(st.integers())
+@given(safe_integers)
 def test_coerce_text_integers_round_trip(value: int) -> None:
     assert coerce_text(str(value), AgentVariable(type="integer")) == value
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False))
+@given(safe_floats)
 def test_coerce_text_numbers_round_trip(value: float) -> None:
     assert coerce_text(repr(value), AgentVariable(type="number")) == value
 
@@ -327,3 +326,48 @@ def test_a_secret_object_refusal_does_not_show_the_value() -> None:
     with pytest.raises(ValidationFailed) as info:
         clean_variables({"secret__pin": {"pin": 98765}}, agent, encode_objects=True)
     assert "98765" not in str(info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("declared", "value"),
+    [
+        ("integer", 123456789012345678901234),
+        ("integer", -(2**53)),
+        ("integer", 1e20),  # an integral float beyond the range
+        ("integer", "123456789012345678901234"),  # as text (a CSV cell)
+        ("number", 10**24),
+        ("number", "1" * 24),
+        (None, 10**24),  # undeclared: an integer is still an integer
+    ],
+)
+def test_integers_beyond_what_json_carries_exactly_are_refused(
+    declared: str | None, value: object
+) -> None:
+    agent = (
+        AgentConfig(variables={"n": AgentVariable(type=declared, default=0)})  # type: ignore[arg-type]
+        if declared
+        else OPEN
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        clean_variables({"n": value}, agent)
+    [(field, reason)] = caught.value.problems
+    assert field == "dynamic_variables.n"
+    assert "2**53" in reason
+
+
+@pytest.mark.parametrize("declared", ["integer", "number", None])
+def test_the_largest_exact_integers_pass(declared: str | None) -> None:
+    agent = (
+        AgentConfig(variables={"n": AgentVariable(type=declared)})  # type: ignore[arg-type]
+        if declared
+        else OPEN
+    )
+    assert clean_variables({"n": SAFE, "m": -SAFE}, agent)["n"] == SAFE
+
+
+@pytest.mark.parametrize("declared", ["integer", "number"])
+def test_booleans_are_not_numbers(declared: str) -> None:
+    agent = AgentConfig(variables={"weight": AgentVariable(type=declared, default=1)})  # type: ignore[arg-type]
+    with pytest.raises(ValidationFailed) as caught:
+        clean_variables({"weight": True}, agent)
+    assert caught.value.problems[0][0] == "dynamic_variables.weight"

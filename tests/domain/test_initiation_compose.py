@@ -23,7 +23,9 @@ AGENT = AgentConfig(
 
 LAYERS = ("campaign_defaults", "context", "contact", "call")
 names = st.sampled_from(["customer_name", "plan", "note", "last_call_summary"])
-values = st.one_of(st.text(min_size=1, max_size=4), st.integers(), st.booleans())
+values = st.one_of(
+    st.text(min_size=1, max_size=4), st.integers(-(2**53 - 1), 2**53 - 1), st.booleans()
+)
 layer = st.dictionaries(names, st.one_of(values, st.just(""), st.none()), max_size=4)
 
 

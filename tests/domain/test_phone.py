@@ -67,3 +67,28 @@ def test_a_multi_zone_country_gives_several_sorted_zones() -> None:
     assert "Etc/Unknown" not in zones
     for zone in zones:
         ZoneInfo(zone)  # every one is a real IANA zone
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "says"),
+    [
+        ("4155550123", None, "E.164"),
+        ("4155550123", None, "ORCH_DEFAULT_REGION"),
+        ("not a number", None, "not a phone number"),
+        ("+999123456789", None, "country code"),
+        ("+1", None, "too short"),
+        ("+1 415 555 0123 4567 8901 2345", None, "too long"),
+        ("x" * 10_000, None, "too long"),
+    ],
+)
+def test_refusals_are_our_own_words_never_the_library_s(
+    raw: str, region: str | None, says: str
+) -> None:
+    with pytest.raises(InvalidPhoneNumber) as caught:
+        normalize_e164(raw, region)
+    message = str(caught.value)
+    assert says in message
+    # phonenumbers' own texts: "(0) Missing or invalid default region.", "(1) The string..."
+    assert "Missing or invalid default region" not in message
+    assert not any(f"({n})" in message for n in range(5))
+    assert len(message) < 200  # the input is quoted, cut short

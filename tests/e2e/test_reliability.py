@@ -110,7 +110,9 @@ async def run_campaign(
     )
     db = Database(settings.database_url)
     try:
-        await import_csv(db, settings, contacts_csv(stack.workdir / "contacts.csv"), CAMPAIGN)
+        await import_csv(
+            db, settings, contacts_csv(stack.workdir / "contacts.csv"), CAMPAIGN, create=True
+        )
         meddler = asyncio.create_task(asyncio.to_thread(meddle)) if meddle else None
         deadline = time.monotonic() + timeout
         while True:

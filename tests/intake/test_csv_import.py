@@ -16,6 +16,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
+from tests.factories import make_campaign
 
 HEADER = "external_id,phone_number,timezone,customer_name,balance,visits,vip,system__x\n"
 
@@ -78,7 +79,9 @@ async def test_good_rows_are_imported_and_bad_rows_reported_by_line(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     rejects = tmp_path / "out" / "rejects.csv"
-    summary = await import_csv(db, settings, write(tmp_path, MIXED), "spring", rejects_path=rejects)
+    summary = await import_csv(
+        db, settings, write(tmp_path, MIXED), "spring", rejects_path=rejects, create=True
+    )
 
     assert summary.rows == 10
     assert (summary.accepted, summary.updated, summary.unchanged) == (2, 0, 0)
@@ -120,7 +123,7 @@ async def test_a_bad_record_spanning_lines_is_reported_at_its_first_line(
         + "\n"  # line 5, blank
         + "crm-2,nope,,Bob,,,,\n"  # line 6, bad phone
     )
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert [(e.line, e.field) for e in summary.errors] == [(2, "visits"), (6, "phone_number")]
 
 
@@ -129,7 +132,9 @@ async def test_no_rejects_file_when_every_row_is_good(
 ) -> None:
     rejects = tmp_path / "rejects.csv"
     text = HEADER + "crm-1,+14155550123,,Ada,,,,\n"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c", rejects_path=rejects)
+    summary = await import_csv(
+        db, settings, write(tmp_path, text), "c", rejects_path=rejects, create=True
+    )
     assert summary.errors == [] and summary.rejects_path is None
     assert not rejects.exists()
 
@@ -146,7 +151,7 @@ async def test_a_header_without_required_columns_raises(
     db: Database, settings: Settings, tmp_path: Path, text: str
 ) -> None:
     with pytest.raises(CsvHeaderError):
-        await import_csv(db, settings, write(tmp_path, text), "c")
+        await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert await contacts_by_external_id(db) == {}
 
 
@@ -154,8 +159,8 @@ async def test_reimporting_the_same_file_changes_nothing(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     path = write(tmp_path, MIXED)
-    await import_csv(db, settings, path, "spring")
-    again = await import_csv(db, settings, path, "spring")
+    await import_csv(db, settings, path, "spring", create=True)
+    again = await import_csv(db, settings, path, "spring", create=True)
     assert (again.accepted, again.updated, again.unchanged, again.rejected) == (0, 0, 2, 8)
     assert len(await contacts_by_external_id(db)) == 2
     assert await attempts_per_external_id(db) == {"crm-1": 1, "crm-9": 1}
@@ -164,9 +169,11 @@ async def test_reimporting_the_same_file_changes_nothing(
 async def test_a_changed_value_is_an_update(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    await import_csv(db, settings, write(tmp_path, HEADER + "crm-1,+14155550123,,Ada,1,,,\n"), "c")
+    await import_csv(
+        db, settings, write(tmp_path, HEADER + "crm-1,+14155550123,,Ada,1,,,\n"), "c", create=True
+    )
     changed = write(tmp_path, HEADER + "crm-1,+14155550123,,Ada,2,,,\n", "changed.csv")
-    summary = await import_csv(db, settings, changed, "c")
+    summary = await import_csv(db, settings, changed, "c", create=True)
     assert (summary.accepted, summary.updated, summary.unchanged) == (0, 1, 0)
     contact = (await contacts_by_external_id(db))["crm-1"]
     assert contact.variables["balance"] == 2.0
@@ -177,7 +184,7 @@ async def test_duplicate_external_ids_in_one_file_fold_into_one_contact(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     text = HEADER + "crm-1,+14155550123,,Ada,,,,\n" + "crm-1,+14155550123,,Ada Lovelace,,,,\n"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert summary.rows == 2
     assert (summary.accepted, summary.unchanged, summary.rejected) == (1, 1, 0)
     contacts = await contacts_by_external_id(db)
@@ -192,7 +199,7 @@ async def test_a_do_not_call_number_gets_no_attempt(
     async with db.session() as s:
         s.add(DoNotCall(phone_number="+14155550123", reason="asked"))
     text = HEADER + "crm-1,+1 (415) 555-0123,,Ada,,,,\n" + "crm-2,+14155550124,,Bob,,,,\n"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert summary.accepted == 2
     contacts = await contacts_by_external_id(db)
     assert contacts["crm-1"].disposition == "do_not_call"
@@ -205,7 +212,7 @@ async def test_progress_reports_every_byte(
 ) -> None:
     path = write(tmp_path, MIXED)
     seen: list[int] = []
-    await import_csv(db, settings, path, "c", on_bytes=seen.append)
+    await import_csv(db, settings, path, "c", on_bytes=seen.append, create=True)
     assert sum(seen) == path.stat().st_size
 
 
@@ -214,7 +221,9 @@ async def test_a_large_file_imports_completely(
 ) -> None:
     lines = [HEADER.rstrip("\n")]
     lines += [f"crm-{i},+1415555{i:04d},,Person {i},{i}.5,{i % 9},{i % 2}," for i in range(5000)]
-    summary = await import_csv(db, settings, write(tmp_path, "\n".join(lines) + "\n"), "big")
+    summary = await import_csv(
+        db, settings, write(tmp_path, "\n".join(lines) + "\n"), "big", create=True
+    )
     assert (summary.rows, summary.accepted, summary.rejected) == (5000, 5000, 0)
     async with db.session() as s:
         assert len((await s.exec(select(Contact.id))).all()) == 5000
@@ -234,7 +243,7 @@ async def test_secret_columns_are_stored_encrypted(
 ) -> None:
     key = SecretBox.generate_key()
     keyed = settings.model_copy(update={"secret_keys": [SecretStr(key)]})
-    summary = await import_csv(db, keyed, write(tmp_path, SECRET_CSV), "c")
+    summary = await import_csv(db, keyed, write(tmp_path, SECRET_CSV), "c", create=True)
     assert (summary.accepted, summary.rejected) == (1, 0)
 
     stored = (await contacts_by_external_id(db))["crm-1"].variables
@@ -253,10 +262,10 @@ async def test_changing_a_secret_value_is_an_update(
     key = SecretBox.generate_key()
     keyed = settings.model_copy(update={"secret_keys": [SecretStr(key)]})
     path = write(tmp_path, SECRET_CSV)
-    await import_csv(db, keyed, path, "c")
-    assert (await import_csv(db, keyed, path, "c")).unchanged == 1
+    await import_csv(db, keyed, path, "c", create=True)
+    assert (await import_csv(db, keyed, path, "c", create=True)).unchanged == 1
     rotated = write(tmp_path, SECRET_CSV.replace("PLAINTEXT_8c1f", "ROTATED_0000"), "b.csv")
-    summary = await import_csv(db, keyed, rotated, "c")
+    summary = await import_csv(db, keyed, rotated, "c", create=True)
     assert summary.updated == 1
     stored = (await contacts_by_external_id(db))["crm-1"].variables
     assert SecretBox([key]).open(stored)["secret__token"] == "tok_live_ROTATED_0000"
@@ -266,7 +275,7 @@ async def test_secret_columns_without_keys_are_rejected_with_a_reason(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     text = SECRET_CSV + "crm-2,+14155550124,Bob,\n"  # no secret value: nothing to encrypt
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert (summary.accepted, summary.rejected) == (1, 1)
     [error] = summary.errors
     assert (error.line, error.field) == (2, "secret__token")
@@ -288,7 +297,9 @@ async def test_worker_processes_give_the_same_import(
     rows[3000] = "crm-2998,+14155550001,,Again,,,,"  # folds with crm-2998 (line 3000)
     path = write(tmp_path, "\n".join(rows) + "\n")
     rejects = tmp_path / "rejects.csv"
-    summary = await import_csv(db, settings, path, "pool", workers=2, rejects_path=rejects)
+    summary = await import_csv(
+        db, settings, path, "pool", workers=2, rejects_path=rejects, create=True
+    )
     assert (summary.rows, summary.rejected) == (4500, 1)
     assert [(e.line, e.field) for e in summary.errors] == [(1001, "phone_number")]
     assert summary.accepted == 4498
@@ -311,7 +322,7 @@ async def test_a_worker_that_never_starts_leaves_the_import_to_this_process(
 
     monkeypatch.setattr(validation_pool, "WORKER_ARGS", ("-c", "raise SystemExit(3)"))
     text = HEADER + "crm-1,+14155550123,,Ada,,,,\n"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c", workers=1)
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", workers=1, create=True)
     assert summary.accepted == 1
     assert list(await contacts_by_external_id(db)) == ["crm-1"]
 
@@ -360,7 +371,7 @@ async def test_rejects_carry_the_row_with_secrets_masked(
         "crm-2,+14155550124,,tok_PLANTED_2\n"
     )
     rejects = tmp_path / "rejects.csv"
-    await import_csv(db, keyed, write(tmp_path, text), "c", rejects_path=rejects)
+    await import_csv(db, keyed, write(tmp_path, text), "c", rejects_path=rejects, create=True)
     written = list(csv.DictReader(rejects.open(encoding="utf-8")))
     assert [(r["line"], r["field"]) for r in written] == [
         ("2", "phone_number"),
@@ -379,7 +390,9 @@ async def test_errors_kept_in_memory_are_capped_but_all_rows_are_counted(
     monkeypatch.setattr(csv_import, "KEEP_ERRORS", 3)
     text = HEADER + "".join(f"crm-{i},bad,,A,,,,\n" for i in range(10))
     rejects = tmp_path / "rejects.csv"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c", rejects_path=rejects)
+    summary = await import_csv(
+        db, settings, write(tmp_path, text), "c", rejects_path=rejects, create=True
+    )
     assert summary.rejected == 10 and len(summary.errors) == 3
     assert rejects.read_text().count("\n") == 11
 
@@ -403,7 +416,7 @@ async def test_a_persona_column_is_checked_against_the_campaign(
         "crm-1,+14155550123,Ada,calm\n"
         "crm-2,+14155550124,Bob,shouty\n"
     )
-    summary = await import_csv(db, configured, write(tmp_path, text), "p")
+    summary = await import_csv(db, configured, write(tmp_path, text), "p", create=True)
     assert summary.accepted == 1
     assert [(e.line, e.field) for e in summary.errors] == [(3, "persona")]
     assert (await contacts_by_external_id(db))["crm-1"].persona == "calm"
@@ -422,7 +435,7 @@ async def test_a_file_that_is_not_utf8_is_refused_whole_naming_line_and_byte(
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + good).encode() + b"crm-x,+14155559999,,Jos\xe9,,,,\n")
     with pytest.raises(CsvEncodingError, match=r"line 5002 has the byte 0xE9") as info:
-        await import_csv(db, settings, path, "c")
+        await import_csv(db, settings, path, "c", create=True)
     assert isinstance(info.value, CsvHeaderError)  # every caller's "cannot import" refusal
     assert "UTF-8" in str(info.value)
     assert await contacts_by_external_id(db) == {}
@@ -448,7 +461,7 @@ async def test_the_bad_byte_is_found_whatever_the_reading_chunks(
     path.write_bytes(head + b"c,+14155550125,Cy" + newline.encode())
     offset = len(newline.join(lines).encode()) + len(b"0124,")  # where the cut sequence starts
     with pytest.raises(csv_import.CsvEncodingError) as info:
-        await import_csv(db, settings, path, "c")
+        await import_csv(db, settings, path, "c", create=True)
     assert f"line 3 has the byte 0xE5 (byte {offset + 1} of the file)" in str(info.value)
 
 
@@ -457,7 +470,7 @@ async def test_a_utf8_file_with_a_byte_order_mark_imports(
 ) -> None:
     path = tmp_path / "bom.csv"
     path.write_bytes("\ufeffexternal_id,phone_number,customer_name\nx,+14155550123,Zoë\n".encode())
-    summary = await import_csv(db, settings, path, "c")
+    summary = await import_csv(db, settings, path, "c", create=True)
     assert (summary.accepted, summary.rejected) == (1, 0)
     assert (await contacts_by_external_id(db))["x"].variables["customer_name"] == "Zoë"
 
@@ -472,9 +485,13 @@ async def test_a_cell_left_open_at_the_end_is_reported_at_its_first_line(
     text = newline.join(
         ["external_id,phone_number,customer_name", "x,+14155550123,Ada", 'y,bad,"Bob', "Jr", ""]
     )
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert (summary.accepted, summary.rejected) == (1, 1)
-    assert [(e.line, e.field) for e in summary.errors] == [(3, "phone_number")]
+    # The open quote holds the rest of the file: the record is refused whole, not read as a
+    # row whose last cell swallowed every line after it.
+    [error] = summary.errors
+    assert (error.line, error.field) == (3, "(row)")
+    assert "lines 3-4" in error.reason and "never closed" in error.reason
 
 
 async def test_an_oversized_cell_is_a_refused_row_and_reading_goes_on(
@@ -492,7 +509,9 @@ async def test_an_oversized_cell_is_a_refused_row_and_reading_goes_on(
         + "d,+14155550126,Dee\n"  # 6: read again from here
     )
     rejects = tmp_path / "rejects.csv"
-    summary = await import_csv(db, settings, write(tmp_path, text), "c", rejects_path=rejects)
+    summary = await import_csv(
+        db, settings, write(tmp_path, text), "c", rejects_path=rejects, create=True
+    )
     assert (summary.rows, summary.accepted, summary.rejected) == (3, 2, 1)
     [error] = summary.errors
     assert (error.line, error.field) == (3, "(row)")
@@ -517,7 +536,7 @@ async def test_an_oversized_cell_keeps_its_place_among_the_errors(
         "d,+14155550125,D\n"  # 5
         f"e,+14155550126,{big}\n"  # 6
     )
-    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    summary = await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert (summary.rows, summary.accepted, summary.rejected) == (5, 1, 4)
     assert [(e.line, e.field) for e in summary.errors] == [
         (2, "phone_number"),
@@ -533,7 +552,7 @@ async def test_an_oversized_header_is_a_header_error(
 ) -> None:
     text = '"' + "h" * (csv.field_size_limit() + 1) + "\nx\n"
     with pytest.raises(CsvHeaderError, match="header row cannot be read"):
-        await import_csv(db, settings, write(tmp_path, text), "c")
+        await import_csv(db, settings, write(tmp_path, text), "c", create=True)
 
 
 # --- values that look sealed --------------------------------------------------------------------
@@ -548,7 +567,7 @@ async def test_values_that_look_sealed_are_stored_and_read_as_given(
         "crm-1,+14155550123,enc:v1:Ada,enc:v1:hello,enc:v1:tok_PLAIN_42\n"
     )
     path = write(tmp_path, text)
-    assert (await import_csv(db, keyed, path, "c")).accepted == 1
+    assert (await import_csv(db, keyed, path, "c", create=True)).accepted == 1
     stored = (await contacts_by_external_id(db))["crm-1"].variables
     assert stored["note"] == "enc:v1:hello" and stored["customer_name"] == "enc:v1:Ada"
     assert stored["secret__token"] != "enc:v1:tok_PLAIN_42"
@@ -557,5 +576,113 @@ async def test_values_that_look_sealed_are_stored_and_read_as_given(
         "note": "enc:v1:hello",
         "secret__token": "enc:v1:tok_PLAIN_42",
     }
-    again = await import_csv(db, keyed, path, "c")
+    again = await import_csv(db, keyed, path, "c", create=True)
     assert (again.updated, again.unchanged) == (0, 1)
+
+
+# --- the campaign must exist (a typo never creates one) -----------------------------------------
+
+
+async def test_a_campaign_that_does_not_exist_is_refused_before_anything_is_stored(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    from orchestrator.errors import NotFound
+
+    path = write(tmp_path, HEADER + "crm-1,+14155550123,,Ada,,,,\n")
+    with pytest.raises(NotFound, match="nope"):
+        await import_csv(db, settings, path, "nope")
+    async with db.session() as s:
+        assert (await s.exec(select(Campaign))).all() == []
+    assert await contacts_by_external_id(db) == {}
+
+
+async def test_create_makes_the_campaign_only_once_the_file_is_known_to_import(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    from orchestrator.errors import ValidationFailed
+
+    good = write(tmp_path, HEADER + "crm-1,+14155550123,,Ada,,,,\n")
+    with pytest.raises(ValidationFailed) as refused:
+        await import_csv(db, settings, good, "1234", create=True)  # a name `create` refuses
+    assert refused.value.problems[0][0] == "name"
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(HEADER.encode() + b"crm-1,+14155550123,,Jos\xe9,,,,\n")
+    with pytest.raises(CsvHeaderError):
+        await import_csv(db, settings, latin1, "new", create=True)
+    with pytest.raises(CsvHeaderError):
+        await import_csv(
+            db, settings, write(tmp_path, "external_id\nx\n", "h.csv"), "new", create=True
+        )
+    async with db.session() as s:
+        assert (await s.exec(select(Campaign))).all() == []
+
+    summary = await import_csv(db, settings, good, "new", create=True)
+    assert summary.created_campaign and summary.accepted == 1
+    async with db.session() as s:
+        [campaign] = (await s.exec(select(Campaign))).all()
+    assert (campaign.name, campaign.agent_id, campaign.status) == ("new", "agent_test", "active")
+    again = await import_csv(db, settings, good, "new", create=True)
+    assert not again.created_campaign and again.unchanged == 1
+
+
+# --- cells the reader would otherwise take silently ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tail", "lines", "why"),
+    [
+        ('crm-2,+14155550124,,"unterminated\n', "line 3", "never closed"),
+        ('crm-2,+14155550124,,"unterminated\ncrm-3,+14155550125,,Cy,,,,\n', "lines 3-4", "never"),
+        ('crm-2,+14155550124,,"unterminated', "line 3", "never closed"),
+        ('crm-2,+14155550124,,"Bo"b,,,,\ncrm-3,+14155550125,,Cy,,,,\n', "line 3", "doubled"),
+    ],
+)
+async def test_a_quote_that_breaks_the_record_is_a_row_error_naming_its_lines(
+    db: Database, settings: Settings, tmp_path: Path, tail: str, lines: str, why: str
+) -> None:
+    await make_campaign(db, "c")
+    text = HEADER + "crm-1,+14155550123,,Ada,,,,\n" + tail
+    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    assert summary.rejected == 1
+    [error] = summary.errors
+    assert (error.line, error.field) == (3, "(row)")
+    assert lines in error.reason and why in error.reason
+    assert "crm-2" not in await contacts_by_external_id(db)
+
+
+async def test_integers_beyond_what_json_carries_exactly_are_refused_naming_the_column(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    await make_campaign(db, "c")
+    text = (
+        HEADER
+        + "crm-1,+14155550123,,Ada,,123456789012345678901234,,\n"
+        + "crm-2,+14155550124,,Bob,,9007199254740991,,\n"
+    )
+    summary = await import_csv(db, settings, write(tmp_path, text), "c")
+    assert [(e.line, e.field) for e in summary.errors] == [(2, "visits")]
+    assert "2**53" in summary.errors[0].reason or "9007199254740991" in summary.errors[0].reason
+    assert (await contacts_by_external_id(db))["crm-2"].variables["visits"] == 2**53 - 1
+
+
+# --- a file updates the fields it has, and keeps the rest ---------------------------------------
+
+
+async def test_a_column_the_file_lacks_keeps_the_stored_value(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    await make_campaign(db, "c")
+    first = HEADER + "crm-1,+14155550123,America/New_York,Ada,12.5,3,true,\n"
+    await import_csv(db, settings, write(tmp_path, first), "c")
+    async with db.session() as s:
+        contact = (await s.exec(select(Contact))).one()
+        contact.overrides = {"agent": {"language": "fr"}}  # set over the API
+        s.add(contact)
+    narrow = "external_id,phone_number,customer_name,visits\ncrm-1,+14155550123,Ada L,\n"
+    summary = await import_csv(db, settings, write(tmp_path, narrow, "narrow.csv"), "c")
+    assert summary.updated == 1
+    contact = (await contacts_by_external_id(db))["crm-1"]
+    # Given: the name changes; an empty cell empties `visits`. Not given: kept.
+    assert contact.variables == {"customer_name": "Ada L", "balance": 12.5, "vip": True}
+    assert contact.timezone == "America/New_York"
+    assert contact.overrides == {"agent": {"language": "fr"}}

@@ -131,9 +131,7 @@ async def test_invalid_calls_name_every_field_and_store_nothing(api: Api) -> Non
     assert unknown.status_code == 404
     shape = await api.http.post("/v1/calls", json={"campaign": "c"})
     assert shape.status_code == 422
-    assert {"body.external_id", "body.phone_number"} <= {
-        p["field"] for p in shape.json()["problems"]
-    }
+    assert [p["field"] for p in shape.json()["problems"]] == ["body.external_id"]
     assert (await api.http.get("/v1/calls/999")).status_code == 404
 
 
@@ -142,3 +140,82 @@ async def test_a_canceled_campaign_takes_no_calls(api: Api) -> None:
     await api.http.post("/v1/campaigns/c/cancel")
     answer = await api.http.post("/v1/calls", json=call())
     assert answer.status_code == 409 and answer.json()["error"] == "campaign_canceled"
+
+
+async def test_a_call_to_a_known_contact_never_erases_what_it_omits(api: Api) -> None:
+    """Finding 3: a call naming only `customer_name` kept every other stored value."""
+    await api.http.post("/v1/campaigns", json={"name": "c", "allowed_overrides": ["language"]})
+    pushed = await api.http.post(
+        "/v1/campaigns/c/contacts",
+        json={
+            "contacts": [
+                {
+                    "external_id": "crm-1",
+                    "phone_number": "+14155550123",
+                    "timezone": "America/New_York",
+                    "variables": {
+                        "customer_name": "Ada",
+                        "balance": 12.5,
+                        "secret__token": "tok_PLANTED_1",
+                    },
+                    "overrides": {"agent": {"language": "fr"}},
+                }
+            ]
+        },
+    )
+    assert pushed.status_code == 200, pushed.text
+    async with api.db.session() as s:
+        before = (await s.exec(select(Contact))).one()
+
+    answer = await api.http.post(
+        "/v1/calls",
+        json={
+            "campaign": "c",
+            "external_id": "crm-1",
+            "phone_number": "+14155550123",
+            "variables": {"customer_name": "Ada L"},
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["contact"] == "updated"
+    async with api.db.session() as s:
+        after = (await s.exec(select(Contact))).one()
+    opened = SecretBox([KEY]).open(after.variables)
+    assert opened == {"customer_name": "Ada L", "balance": 12.5, "secret__token": "tok_PLANTED_1"}
+    # An unchanged secret keeps its ciphertext (nothing was re-sealed).
+    assert after.variables["secret__token"] == before.variables["secret__token"]
+    assert (after.phone_number, after.timezone) == ("+14155550123", "America/New_York")
+    assert after.overrides == {"agent": {"language": "fr"}}
+
+
+async def test_a_known_contact_is_called_by_its_external_id_alone(api: Api) -> None:
+    await api.http.post("/v1/campaigns", json={"name": "c"})
+    assert (await api.http.post("/v1/calls", json=call())).status_code == 202
+    async with api.db.session() as s:
+        attempt = (await s.exec(select(Attempt))).one()
+        attempt.state = "completed"
+        s.add(attempt)
+    answer = await api.http.post("/v1/calls", json={"campaign": "c", "external_id": "crm-1"})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["contact"] == "unchanged"
+    async with api.db.session() as s:
+        contact = (await s.exec(select(Contact))).one()
+    assert contact.variables == {"customer_name": "Ada"}
+    assert contact.phone_number == "+14155550123"
+
+
+async def test_a_new_contact_still_needs_its_number_and_required_variables(api: Api) -> None:
+    await api.http.post("/v1/campaigns", json={"name": "c"})
+    answer = await api.http.post("/v1/calls", json={"campaign": "c", "external_id": "crm-9"})
+    assert answer.status_code == 422, answer.text
+    fields = {p["field"] for p in answer.json()["problems"]}
+    assert fields == {"phone_number", "variables.customer_name"}
+    assert await attempts(api) == []
+    # Removing a required variable (null) from a known contact is refused too.
+    assert (await api.http.post("/v1/calls", json=call())).status_code == 202
+    removed = await api.http.post(
+        "/v1/calls",
+        json={"campaign": "c", "external_id": "crm-1", "variables": {"customer_name": None}},
+    )
+    assert removed.status_code == 422, removed.text
+    assert [p["field"] for p in removed.json()["problems"]] == ["variables.customer_name"]

@@ -31,6 +31,7 @@ async def test_create_then_read_by_id_and_by_name(api: Api) -> None:
     assert body["calling_hours"] == {"days": [0, 1], "start": "10:00:00", "end": "18:00:00"}
     by_id = await api.http.get(f"/v1/campaigns/{body['id']}")
     by_name = await api.http.get("/v1/campaigns/spring renewals")
+    assert body.pop("warnings") == []  # only creating and changing answer them
     assert by_id.json() == by_name.json() == body
     listed = await api.http.get("/v1/campaigns")
     assert [c["name"] for c in listed.json()] == ["spring renewals"]
@@ -159,3 +160,44 @@ async def test_patch_takes_the_merge_patch_media_type(api: Api) -> None:
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["max_concurrency"] == 4
+
+
+async def test_a_boolean_is_not_a_weight_and_far_dates_are_refused(api: Api) -> None:
+    cases = {
+        "weight": {"name": "x", "weight": True},
+        "start_date": {"name": "x", "start_date": "9999-12-31"},
+        "end_date": {"name": "x", "end_date": "9999-12-31"},
+        "retry.delay_secs.busy": {"name": "x", "retry": {"delay_secs": {"busy": 1e300}}},
+        "calling_hours.days.0": {"name": "x", "calling_hours": {"days": ["Monkey"]}},
+    }
+    for field, payload in cases.items():
+        answer = await api.http.post("/v1/campaigns", json=payload)
+        assert answer.status_code == 422, (field, answer.text)
+        found = [p["field"].removeprefix("body.") for p in answer.json()["problems"]]
+        assert field in found, (field, found)
+    await api.http.post("/v1/campaigns", json={"name": "c"})
+    patched = await api.http.patch("/v1/campaigns/c", json={"weight": False})
+    assert patched.status_code == 422 and patched.json()["problems"][0]["field"] == "weight"
+    assert [c["name"] for c in (await api.http.get("/v1/campaigns")).json()] == ["c"]
+
+
+async def test_calling_hours_beyond_the_legal_bounds_are_stored_with_a_warning(api: Api) -> None:
+    wide = {"name": "c", "calling_hours": {"start": "06:00", "end": "23:00"}}
+    created = await api.http.post("/v1/campaigns", json=wide)
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert warning["field"] == "calling_hours"
+    assert "08:00–21:00" in warning["reason"] and "06:00–23:00" in warning["reason"]
+    # Still beyond (until 23:00): warned again; inside the bounds: no warning.
+    narrow = await api.http.patch("/v1/campaigns/c", json={"calling_hours": {"start": "09:00"}})
+    assert narrow.status_code == 200
+    assert [w["field"] for w in narrow.json()["warnings"]] == ["calling_hours"]
+    inside = await api.http.patch(
+        "/v1/campaigns/c", json={"calling_hours": {"start": "09:00", "end": "20:00"}}
+    )
+    assert inside.status_code == 200 and inside.json()["warnings"] == []
+    # Hours not enforced: the law's bounds are the window, nothing to warn about.
+    free = await api.http.post(
+        "/v1/campaigns", json={**wide, "name": "d", "enforce_calling_hours": False}
+    )
+    assert free.json()["warnings"] == []

@@ -41,7 +41,7 @@ async def test_each_row_gets_its_result(api: Api) -> None:
             contact(2, variables={"customer_name": "Bea", "visits": 2}),  # updated
             contact(3, overrides={"tts": {"voice_id": "v9"}}),  # accepted
             contact(4, phone_number="12"),  # rejected
-            contact(5, variables={"tags": ["a"]}),  # rejected: object, and name missing
+            contact(5, variables={"tags": ["a"]}),  # rejected: an object
             contact(6, overrides={"agent": {"first_message": "Hi"}}),  # not allowed
             "not an object",
         ],
@@ -60,7 +60,8 @@ async def test_each_row_gets_its_result(api: Api) -> None:
     assert answer["summary"] == {"accepted": 1, "updated": 1, "unchanged": 1, "rejected": 4}
     fields = {r["index"]: {p["field"] for p in r.get("problems", [])} for r in results}
     assert fields[3] == {"phone_number"}
-    assert fields[4] == {"variables.tags", "variables.customer_name"}
+    # The row's own problems first; that it lacks customer_name is checked when it is applied.
+    assert fields[4] == {"variables.tags"}
     assert fields[5] == {"overrides.agent.first_message"}
     assert fields[6] == {"(row)"}
     assert all(p["reason"] for r in results for p in r.get("problems", []))
@@ -158,3 +159,54 @@ async def test_a_number_can_be_put_on_the_list_directly(api: Api) -> None:
     assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "phone_number"
     missing = await api.http.post("/v1/do-not-call", json={})
     assert missing.status_code == 422
+
+
+async def test_a_row_for_a_known_contact_changes_what_it_gives_and_keeps_the_rest(
+    api: Api,
+) -> None:
+    await api.http.post("/v1/campaigns", json={"name": "c", "allowed_overrides": ["voice", "tts"]})
+    full = contact(
+        1,
+        timezone="America/Chicago",
+        persona="brisk",
+        variables={"customer_name": "Ada", "balance": 3, "note": "vip", "secret__pin": "4242"},
+        overrides={"tts": {"voice_id": "v1"}},
+    )
+    assert (await push(api, [full]))["summary"]["accepted"] == 1
+    before = (await stored(api))["crm-1"]
+
+    answer = await push(api, [{"external_id": "crm-1", "variables": {"balance": 7}}])
+    assert [r["result"] for r in answer["results"]] == ["updated"]
+    after = (await stored(api))["crm-1"]
+    assert after.variables == {**before.variables, "balance": 7}
+    assert (after.phone_number, after.timezone, after.persona, after.overrides) == (
+        before.phone_number,
+        "America/Chicago",
+        "brisk",
+        {"tts": {"voice_id": "v1"}},
+    )
+    # null (or "") removes what it names; the same row again changes nothing.
+    removal = {"external_id": "crm-1", "variables": {"note": None}, "persona": None}
+    assert [r["result"] for r in (await push(api, [removal]))["results"]] == ["updated"]
+    assert [r["result"] for r in (await push(api, [removal]))["results"]] == ["unchanged"]
+    after = (await stored(api))["crm-1"]
+    assert "note" not in after.variables and after.persona is None
+    assert after.variables["secret__pin"] == before.variables["secret__pin"]
+
+
+async def test_a_row_for_an_unknown_contact_needs_a_number_and_the_required_variables(
+    api: Api,
+) -> None:
+    await api.http.post("/v1/campaigns", json={"name": "c"})
+    answer = await push(
+        api,
+        [
+            {"external_id": "crm-1", "variables": {"customer_name": "Ada"}},
+            {"external_id": "crm-2", "phone_number": "+14155550002"},
+            contact(3),
+        ],
+    )
+    assert [r["result"] for r in answer["results"]] == ["rejected", "rejected", "accepted"]
+    problems = [[p["field"] for p in r.get("problems", [])] for r in answer["results"]]
+    assert problems[:2] == [["phone_number"], ["variables.customer_name"]]
+    assert set(await stored(api)) == {"crm-3"}

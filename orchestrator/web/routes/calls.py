@@ -62,8 +62,10 @@ async def call_now(
     payload: CallIn, request: Request, token: CrmToken, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Upsert the contact (the same row as a bulk push) and schedule a call due now, with
-    `call` values for this call only. Calling hours, the do-not-call list and concurrency still
-    apply. A number on the do-not-call list, or a contact already being called, is a 409."""
+    `call` values for this call only. A contact the campaign has needs only its `external_id`;
+    the fields given change it, the rest is kept (variables merge by name). Calling hours, the
+    do-not-call list and concurrency still apply. A number on the do-not-call list, or a contact
+    already being called, is a 409."""
     state: AppState = request.app.state.orch
     row_fields = payload.model_dump(exclude={"campaign", "call"}, exclude_unset=True)
     # Everything is checked before the write transaction, which then only writes.
@@ -87,6 +89,8 @@ async def call_now(
         assert row is not None and call_data is not None
         try:
             done = await schedule_call(s, campaign, row, call_data, secret_box(request))
+        except ValidationFailed as exc:
+            raise invalid(exc) from None
         except CallRefused as exc:
             raise ApiError(409, exc.code, str(exc)) from None
         answer = CallAccepted(

@@ -19,10 +19,12 @@ from orchestrator.errors import ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignCreate,
     CampaignOut,
+    CampaignSaved,
     campaign_out,
     current_fields,
     resolve_create,
     resolve_patch,
+    saved,
     signing_warning,
 )
 from orchestrator.scheduling import control
@@ -49,7 +51,7 @@ class StatusChange(BaseModel):
 @router.post(
     "/campaigns",
     status_code=201,
-    response_model=CampaignOut,
+    response_model=CampaignSaved,
     summary="Create a campaign",
     responses=responses(401, 403, 409, 413, 422),
 )
@@ -61,7 +63,8 @@ async def create(
 ) -> Any:
     """Agent and number default to the configured ones; the policy to the defaults (retry from
     the settings). An unknown persona, or one overriding what the campaign does not allow, is
-    refused."""
+    refused. `warnings` names fields stored as given that will not act as written (calling
+    hours beyond the legal hours are cut to them)."""
     state: AppState = request.app.state.orch
     body = await request.body()
     try:
@@ -75,7 +78,7 @@ async def create(
             campaign = await repo.create_campaign(s, name, config=config, **columns)
         except repo.CampaignExists as exc:
             raise ApiError(409, "conflict", str(exc)) from None
-        return 201, campaign_out(campaign).model_dump(mode="json")
+        return 201, saved(campaign, state.settings).model_dump(mode="json")
 
     return await run_once(request, token, body, work, idempotency_key)
 
@@ -108,7 +111,7 @@ async def get_one(campaign: str, request: Request, token: SupervisorToken) -> Ca
 
 @router.patch(
     "/campaigns/{campaign}",
-    response_model=CampaignOut,
+    response_model=CampaignSaved,
     summary="Change a campaign (JSON merge patch)",
     responses=responses(401, 403, 404, 413, 422),
     openapi_extra={
@@ -131,7 +134,7 @@ async def update(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Only the fields given change; nested objects merge; `null` resets a field to its
-    default. The name cannot change."""
+    default. The name cannot change. `warnings` as for create."""
     state: AppState = request.app.state.orch
 
     async def work(s: AsyncSession) -> tuple[int, dict[str, Any]]:
@@ -142,7 +145,7 @@ async def update(
             raise invalid(exc) from None
         _warn_unsigned(found.name, config)
         stored = await repo.update_campaign(s, found, config=config, **columns)
-        return 200, campaign_out(stored).model_dump(mode="json")
+        return 200, saved(stored, state.settings).model_dump(mode="json")
 
     return await run_once(request, token, await request.body(), work, idempotency_key)
 

@@ -185,8 +185,11 @@ async def push_contacts(
     campaign: str, request: Request, token: CrmToken, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Each valid row is applied (by external id: new → `accepted`, changed → `updated`, same →
-    `unchanged`); each invalid one is `rejected` with its problems. Rows repeating an external id
-    fold into the last of them. A new contact gets its first attempt, due now."""
+    `unchanged`); each invalid one is `rejected` with its problems. A row for a known contact
+    changes the fields it gives and keeps the rest (variables merge by name; null or empty
+    removes one); a new contact needs `phone_number` and the agent's required variables. Rows
+    repeating an external id fold into the last of them. A new contact gets its first attempt,
+    due now."""
     state = _state(request)
     body, raw = await json_body(request, state.settings.max_body_bytes)
     # Rows are checked before the write transaction, which then only writes.
@@ -203,13 +206,17 @@ async def push_contacts(
         for index, row in valid.items():
             upserted = by_ext[row.external_id]
             superseded = last[row.external_id] != index
+            refused_here = upserted.contact_id is None and not superseded
             outcomes.append(
                 RowOutcome(
                     index=index,
                     external_id=row.external_id,
                     result="unchanged" if superseded else upserted.result.value,
                     contact_id=upserted.contact_id,
-                    disposition=upserted.disposition,
+                    disposition=None if refused_here else upserted.disposition,
+                    problems=[Problem(field=f, reason=r) for f, r in upserted.problems]
+                    if refused_here
+                    else None,
                     note=f"superseded by row {last[row.external_id]}" if superseded else None,
                 )
             )
