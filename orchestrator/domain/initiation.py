@@ -24,6 +24,7 @@ from typing import Any
 
 from orchestrator.domain import overrides as ov
 from orchestrator.domain.persona import Persona
+from orchestrator.domain.text import text_problems
 from orchestrator.errors import ValidationFailed
 from orchestrator.settings import AgentConfig, AgentVariable, Primitive
 
@@ -192,6 +193,11 @@ def clean_variables(
     cleaned: dict[str, Primitive] = {}
     for name, value in variables.items():
         path = f"{prefix}.{name}"
+        # Text that cannot be carried first: its reason is clearer than the name rule's.
+        bad_text = text_problems({name: value}, prefix)
+        if bad_text:
+            problems.extend(bad_text)
+            continue
         reason = check_name(name) if isinstance(name, str) else "names must be text"
         if reason:
             problems.append((path, reason))
@@ -304,4 +310,4 @@ def compose_initiation(
 
 def redact(variables: Mapping[str, Any]) -> dict[str, Any]:
     """A copy safe for logs, reports and API answers: `secret__` values masked."""
-    return {k: ("***" if is_secret(k) else v) for k, v in variables.items()}
+    return {k: ("***" if isinstance(k, str) and is_secret(k) else v) for k, v in variables.items()}
