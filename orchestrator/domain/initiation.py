@@ -191,12 +191,14 @@ def clean_variables(
     """
     problems: list[tuple[str, str]] = []
     cleaned: dict[str, Primitive] = {}
+    refused: set[str] = set()  # reported already: not "missing" as well
     for name, value in variables.items():
         path = f"{prefix}.{name}"
         # Text that cannot be carried first: its reason is clearer than the name rule's.
         bad_text = text_problems({name: value}, prefix)
         if bad_text:
             problems.extend(bad_text)
+            refused.add(name)
             continue
         reason = check_name(name) if isinstance(name, str) else "names must be text"
         if reason:
@@ -211,7 +213,7 @@ def clean_variables(
             continue
         cleaned[name] = kept
     if require:
-        for name in missing_required(cleaned, agent, provided):
+        for name in missing_required(cleaned.keys() | refused, agent, provided):
             problems.append((f"{prefix}.{name}", "required by the agent and has no default"))
     if problems:
         raise ValidationFailed(problems)

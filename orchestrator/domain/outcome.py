@@ -20,6 +20,9 @@ class Disposition(StrEnum):
     DO_NOT_CALL = "do_not_call"
     INVALID_NUMBER = "invalid_number"
     CANCELED = "canceled"
+    #: Its attempt is parked (failed the same way again and again before any call was placed):
+    #: not final, nothing happens until it is re-queued.
+    PARKED = "parked"
 
 
 FINAL_DISPOSITIONS: frozenset[Disposition] = frozenset(

@@ -29,6 +29,7 @@ from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.events import replay_unmatched
 from orchestrator.tracking.finalize import finish_attempt
 from orchestrator.tracking.merge import merge_facts
+from orchestrator.tracking.parking import count_failure
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,8 @@ POLL_CONCURRENCY = 8
 START_SLACK_SECS = 120
 #: A handed-back attempt still holding slots this long after its last change is an orphan.
 ORPHAN_SETTLE_SECS = 10.0
+#: The failure kind of a dial whose fate stayed unknown with no call found at the provider.
+NO_CALL_FOUND = "no_call_found"
 
 
 async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
@@ -155,19 +158,30 @@ async def _resolve_one(
     if (now - started).total_seconds() < deps.settings.unknown_grace_secs:
         return False
     # No call exists: the attempt never reached anyone. Dial it again — unless its campaign was
-    # canceled meanwhile, in which case it ends here.
-    canceled = campaign.status == "canceled"
+    # canceled meanwhile, in which case it ends here. Counted as a failure: an attempt that ends
+    # up here again and again (its dialer dies every time) is parked, not redialled forever.
+    if campaign.status != "canceled":
+        moved = await count_failure(
+            deps,
+            attempt.id,
+            [AttemptState.UNKNOWN, AttemptState.DIALING],
+            NO_CALL_FOUND,
+            "no call found at the provider after the grace period",
+            undo_count=True,
+            delay_secs=0.0,
+        )
+        if moved is not None:
+            log.info("reconcile.released", attempt_id=attempt.id, state=moved.value)
+        return moved is not None
     async with deps.db.session() as s:
         released = await transition(
             s,
             attempt.id,
             [AttemptState.UNKNOWN, AttemptState.DIALING],
-            AttemptState.CANCELED if canceled else AttemptState.SCHEDULED,
+            AttemptState.CANCELED,
             due_at=now,
             queued_at=None,
-            error="campaign canceled"
-            if canceled
-            else "no call found at the provider after the grace period",
+            error="campaign canceled",
         )
         if released:
             db_contact = await s.get(Contact, contact.id)
@@ -177,9 +191,8 @@ async def _resolve_one(
         await deps.limiter.release(
             attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
         )
-        if canceled:
-            await finish_attempt(deps, attempt.id)
-        log.info("reconcile.released", attempt_id=attempt.id, canceled=canceled)
+        await finish_attempt(deps, attempt.id)
+        log.info("reconcile.released", attempt_id=attempt.id, canceled=True)
     return released
 
 
