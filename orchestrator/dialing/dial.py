@@ -16,10 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,7 +47,12 @@ from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 from orchestrator.tracking.context import recall
 from orchestrator.tracking.finalize import finish_attempt
-from orchestrator.tracking.parking import count_failure, failure_kind, failure_reason
+from orchestrator.tracking.parking import (
+    INFRASTRUCTURE_ERRORS,
+    count_failure,
+    failure_kind,
+    failure_reason,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -141,18 +143,6 @@ def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
     return deps.calendar.now().astimezone(ZoneInfo(zone)).hour
 
 
-#: Failures that are the infrastructure's, not the record's: the job fails as before (the stale
-#: sweep or the reconciler takes the attempt up again) and nothing is counted against it.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
 @dataclass
 class _Progress:
     """How far one dial job got: whether the attempt is claimed by this job."""
@@ -179,8 +169,8 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
     progress = _Progress()
     try:
         ready = await _prepare(deps, attempt_id, progress)
-    except TRANSIENT:
-        raise
+    except INFRASTRUCTURE_ERRORS:
+        raise  # not the record's fault: the stale-queue sweep or the reconciler takes it up
     except Exception as exc:
         log.exception("dial.failed_before_post", attempt_id=attempt_id)
         return await _failed_before_post(

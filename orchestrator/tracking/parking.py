@@ -23,7 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,11 +39,23 @@ from orchestrator.domain.text import shown
 from orchestrator.runtime import Deps
 from orchestrator.store.attempts import transition
 from orchestrator.store.engine import Database
-from orchestrator.store.models import Attempt, Campaign, Contact
+from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
 from orchestrator.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
+#: Failures of the infrastructure, not of the record: never counted (the record is taken up
+#: again by the loop that lost it: the stale-queue sweep, the reconciler, the event sweep).
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+#: The status of a webhook event whose processing failed the same way again and again.
+PARKED_EVENT = "parked"
 #: Contacts in these dispositions follow their attempt into and out of `parked`.
 _WAITING = (Disposition.PENDING.value, Disposition.IN_PROGRESS.value)
 
@@ -216,3 +232,95 @@ async def requeue(db: Database, attempt_id: int) -> bool:
     if moved:
         log.info("attempt.requeued", attempt_id=attempt_id)
     return moved
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    """A parked webhook event as the CLI and the API list it."""
+
+    event_id: int
+    event_type: str
+    conversation_id: str | None
+    failures: int
+    reason: str | None
+    received_at: datetime
+
+
+async def list_parked_events(db: Database, *, limit: int = 100) -> list[ParkedEvent]:
+    """Parked webhook events (processing failed the same way again and again), newest first."""
+    # Not the body (it may be large): only what the listing shows.
+    query: Any = (
+        sa_select(
+            col(WebhookEvent.id),
+            col(WebhookEvent.event_type),
+            col(WebhookEvent.conversation_id),
+            col(WebhookEvent.failures),
+            col(WebhookEvent.error),
+            col(WebhookEvent.received_at),
+        )
+        .where(col(WebhookEvent.status) == PARKED_EVENT)
+        .order_by(col(WebhookEvent.id).desc())
+        .limit(limit)
+    )
+    async with db.read() as s:
+        rows = (await s.exec(query)).all()
+    return [
+        ParkedEvent(ident or 0, kind, conversation, failures, error, received)
+        for ident, kind, conversation, failures, error, received in rows
+    ]
+
+
+async def requeue_event(db: Database, event_id: int) -> bool:
+    """Put a parked webhook event back to be processed (the stored-event sweep enqueues it).
+
+    Returns:
+        False when the event is not parked.
+    """
+    async with db.session() as s:
+        result: Any = await s.exec(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id) == event_id, col(WebhookEvent.status) == PARKED_EVENT)
+            .values(status="received", failures=0, error=None)
+        )
+    moved = int(result.rowcount) == 1
+    if moved:
+        log.info("webhook_event.requeued", event_id=event_id)
+    return moved
+
+
+async def count_event_failure(deps: Deps, event_id: int, exc: BaseException) -> bool:
+    """Count one failed processing of a stored webhook event; park it at the Nth of one kind.
+
+    An event left `received` is enqueued again by the stored-event sweep, so an event whose
+    processing always fails would be retried forever; parked, it waits for an operator.
+
+    Returns:
+        True when the event is now parked.
+    """
+    kind, reason = failure_kind(exc), failure_reason(exc)
+    limit = deps.settings.park_after_failures
+    async with deps.db.session() as s:
+        row = (
+            await s.exec(
+                select(WebhookEvent.status, WebhookEvent.failures, WebhookEvent.error).where(
+                    col(WebhookEvent.id) == event_id
+                )
+            )
+        ).first()
+        if row is None or row[0] not in ("received", "unmatched"):
+            return False
+        status, failures, error = row
+        same = (error or "").split(":", 1)[0] == kind
+        failures = failures + 1 if same else 1
+        parks = failures >= limit
+        await s.exec(
+            update(WebhookEvent)
+            .where(col(WebhookEvent.id) == event_id, col(WebhookEvent.status) == status)
+            .values(failures=failures, error=reason, status=PARKED_EVENT if parks else status)
+        )
+    if parks:
+        log.warning("webhook_event.parked", event_id=event_id, kind=kind, reason=reason)
+        await _count(deps, "webhook_events_parked_total")
+    else:
+        log.warning("webhook_event.failed", event_id=event_id, kind=kind, reason=reason)
+    return parks

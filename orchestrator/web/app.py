@@ -25,6 +25,7 @@ from orchestrator.web.routes import (
     contacts,
     dashboard,
     health,
+    parked,
     personalization,
     reports,
     twilio,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(contacts.router)
     app.include_router(calls.router)
+    app.include_router(parked.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)
     schemas.install(app)
