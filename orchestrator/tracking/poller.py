@@ -66,11 +66,13 @@ async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
         async with gate:
             try:
                 record = await deps.provider.get_conversation(conversation_id)
+                if record is not None:
+                    await merge_facts(deps, attempt_id, facts_from_conversation(record), "poll")
             except ProviderError as exc:
                 log.warning("poll.failed", attempt_id=attempt_id, reason=str(exc))
-                return
-            if record is not None:
-                await merge_facts(deps, attempt_id, facts_from_conversation(record), "poll")
+            except Exception:
+                # One call we cannot ask about or merge never stops the others being polled.
+                log.exception("poll.record_failed", attempt_id=attempt_id)
 
     await asyncio.gather(*(one(a, c) for a, c in rows if a is not None and c is not None))
     return len(rows)
@@ -102,8 +104,12 @@ async def reconcile_unknown(deps: Deps, *, limit: int = 100) -> int:
         ).all()
     resolved = 0
     for attempt, contact, campaign in rows:
-        if await _resolve_one(deps, attempt, contact, campaign, now):
-            resolved += 1
+        try:
+            if await _resolve_one(deps, attempt, contact, campaign, now):
+                resolved += 1
+        except Exception:
+            # One attempt we cannot resolve never stops the others; it is tried again next pass.
+            log.exception("reconcile.record_failed", attempt_id=attempt.id)
     return resolved
 
 
@@ -219,12 +225,14 @@ async def recover_lost_leases(deps: Deps, *, limit: int = 200) -> int:
     for attempt_id, conversation_id in lost:
         try:
             record = await deps.provider.get_conversation(conversation_id)
+            if record is not None:
+                log.warning("lease.lost", attempt_id=attempt_id, conversation_id=conversation_id)
+                await merge_facts(deps, attempt_id, facts_from_conversation(record), "lease")
         except ProviderError as exc:
             log.warning("lease.poll_failed", attempt_id=attempt_id, reason=str(exc))
-            continue
-        if record is not None:
-            log.warning("lease.lost", attempt_id=attempt_id, conversation_id=conversation_id)
-            await merge_facts(deps, attempt_id, facts_from_conversation(record), "lease")
+        except Exception:
+            # One call we cannot ask about never stops the others (see `poll_stale`).
+            log.exception("lease.record_failed", attempt_id=attempt_id)
     return len(lost)
 
 

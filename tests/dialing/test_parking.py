@@ -15,7 +15,7 @@ from orchestrator.dialing.scopes import scopes_for
 from orchestrator.runtime import Deps
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.poller import reconcile_unknown
+from orchestrator.tracking.poller import poll_stale, reconcile_unknown
 from tests.dialing.conftest import StackFactory, sandbox_dials
 from tests.factories import make_campaign, make_contact
 
@@ -176,3 +176,21 @@ async def test_a_dial_left_dialing_again_and_again_is_parked_by_the_reconciler(
     assert states == ["scheduled", "scheduled", "parked"]
     assert dials == []
     assert "no call found" in ((await _attempt(db, attempt.id)).error or "")
+
+
+async def test_one_attempt_the_poller_cannot_ask_about_never_stops_the_others(
+    db: Database, stack: StackFactory
+) -> None:
+    # A stored conversation id the HTTP client refuses to put in a URL (a NUL): asking about it
+    # raised out of the whole polling pass, so no other live call was ever polled again.
+    campaign = await make_campaign(db)
+    _, good = await make_contact(db, campaign, "crm-good", "+14155550102", attempt_state="queued")
+    _, bad = await make_contact(db, campaign, "crm-bad", "+14155550103", attempt_state="initiated")
+    assert good and bad and good.id and bad.id
+    async with stack() as (deps, _sb):
+        assert await dial_attempt(deps, good.id) is DialResultKind.INITIATED
+        stale = deps.now().replace(year=2020)
+        await _set(db, bad.id, conversation_id="conv_\x00", last_news_at=stale)
+        await _set(db, good.id, last_news_at=stale)
+        assert await poll_stale(deps) == 2
+    assert (await _attempt(db, good.id)).last_news_at != stale
