@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
+from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
 from tests.factories import make_campaign, make_contact
 from tests.web.api_support import Api
 
@@ -144,3 +144,23 @@ async def test_a_stored_bad_value_is_read_escaped_not_a_500(api: Api) -> None:
     assert shown.json()["default_variables"] == {"x": "y\\u0000"}
     async with api.db.session() as s:
         assert (await s.exec(select(Campaign))).one().config["default_variables"]["x"] == "y\x00"
+
+
+async def test_the_contacts_export_escapes_stored_bad_text(api: Api) -> None:
+    campaign = await make_campaign(api.db, "c")
+    _, attempt = await make_contact(
+        api.db, campaign, "crm-1", attempt_state="completed", last_summary="ok\x00"
+    )
+    assert attempt is not None and attempt.id is not None and campaign.id is not None
+    async with api.db.session() as s:
+        s.add(
+            Outcome(
+                attempt_id=attempt.id,
+                campaign_id=campaign.id,
+                state="completed",
+                data_collection={"note": "x\ud83d"},
+            )
+        )
+    answer = await api.http.get("/v1/campaigns/c/contacts.csv")
+    assert answer.status_code == 200, answer.text
+    assert "ok\\u0000" in answer.text and "x\\ud83d" in answer.text
