@@ -23,8 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -47,8 +46,7 @@ log = structlog.get_logger(__name__)
 #: Failures of the infrastructure, not of the record: never counted (the record is taken up
 #: again by the loop that lost it: the stale-queue sweep, the reconciler, the event sweep).
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
+    RedisError,
     OperationalError,
     InterfaceError,
     ConnectionError,
