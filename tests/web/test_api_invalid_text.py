@@ -109,16 +109,23 @@ async def test_do_not_call_bodies_with_invalid_text_are_refused(api: Api) -> Non
         api, "POST", "/v1/do-not-call", {"phone_number": "+14155550123", "reason": SURROGATE}
     )
     assert answer.status_code == 422, answer.text
-    assert fields_of(answer) == {"reason"}
+    [problem] = answer.json()["problems"]
+    assert problem["field"] == "body.reason" and "lone surrogate (U+D83D)" in problem["reason"]
     async with api.db.session() as s:
         assert (await s.exec(select(DoNotCall))).all() == []
 
 
-async def test_invalid_text_in_a_path_is_refused_not_a_500(api: Api) -> None:
+async def test_invalid_text_in_a_path_is_refused_naming_it(api: Api) -> None:
+    # Never a lookup: PostgreSQL refuses a NUL even in a WHERE clause (a 500 there).
     await api.http.post("/v1/campaigns", json={"name": "c"})
-    for path in ("/v1/campaigns/c%00", "/v1/campaigns/c/contacts/x%00y"):
-        answer = await api.http.get(path)
-        assert answer.status_code in (404, 422), (path, answer.text)
+    for path, field in (
+        ("/v1/campaigns/c%00", "campaign"),
+        ("/v1/campaigns/c/contacts/x%00y", "external_id"),
+        ("/v1/campaigns/c%1b/pause", "campaign"),
+    ):
+        answer = await api.http.request("POST" if path.endswith("pause") else "GET", path)
+        assert answer.status_code == 422, (path, answer.text)
+        assert fields_of(answer) == {field}, answer.text
 
 
 async def test_a_stored_bad_value_is_read_escaped_not_a_500(api: Api) -> None:
