@@ -159,6 +159,9 @@ def check_declaration(name: str, declared: AgentVariable) -> AgentVariable:
         return declared
     if default == "":
         raise ValueError("default: empty values are never sent; leave the default out")
+    bad_text = text_problems(default)
+    if bad_text:
+        raise ValueError(f"default: {secret_safe(name, bad_text[0][1], default)}")
     try:
         kept = _check_value(name, default, declared, encode=False)
     except ValueError as exc:
