@@ -74,6 +74,8 @@ DB_BOUND = settings(
 
 # --- strategies shared by the sections -----------------------------------------------------------
 
+#: Text we can carry (what cannot is refused: tests/domain/test_text.py).
+CARRIED = st.characters(blacklist_categories=("Cs", "Cc")).filter(lambda c: not text_problem(c))
 LEAF = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12))
 JSON = st.recursive(
     LEAF,
@@ -93,7 +95,7 @@ TYPES = ("string", "number", "integer", "boolean")
 def typed_values(kind: str) -> st.SearchStrategy[Any]:
     """Non-empty values of a declared type, as a declaration's default may hold them."""
     return {
-        "string": st.text(min_size=1, max_size=10),
+        "string": st.text(CARRIED, min_size=1, max_size=10),
         "integer": st.integers(),
         "number": st.integers() | st.floats(allow_nan=False, allow_infinity=False),
         "boolean": st.booleans(),
@@ -428,8 +430,6 @@ class GoodRow:
 
 
 # Now and then a value that looks sealed: it must round-trip like any other.
-#: Text we can carry (what cannot is refused: tests/domain/test_text.py).
-CARRIED = st.characters(blacklist_categories=("Cs", "Cc")).filter(lambda c: not text_problem(c))
 TEXT_VALUE = st.text(CARRIED, min_size=1, max_size=20) | st.text(CARRIED, max_size=8).map(
     "enc:v1:".__add__
 )
