@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestrator.domain import overrides as ov
 from orchestrator.domain.persona import Persona
-from orchestrator.domain.text import text_problems
+from orchestrator.domain.text import holds_refused, text_problems
 from orchestrator.errors import ValidationFailed
 from orchestrator.settings import AgentConfig, AgentVariable, Primitive
 
@@ -195,10 +195,12 @@ def clean_variables(
     problems: list[tuple[str, str]] = []
     cleaned: dict[str, Primitive] = {}
     refused: set[str] = set()  # reported already: not "missing" as well
+    # One search over every name and value; each variable is looked into only when it found some.
+    odd_text = holds_refused(variables)
     for name, value in variables.items():
         path = f"{prefix}.{name}"
         # Text that cannot be carried first: its reason is clearer than the name rule's.
-        bad_text = text_problems({name: value}, prefix)
+        bad_text = text_problems({name: value}, prefix) if odd_text else []
         if bad_text:
             problems.extend(bad_text)
             refused.add(name)

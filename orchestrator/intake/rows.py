@@ -22,7 +22,6 @@ from orchestrator.domain.initiation import clean_variables, is_secret
 from orchestrator.domain.overrides import clean_overrides
 from orchestrator.domain.persona import Persona, persona_problem
 from orchestrator.domain.phone import InvalidPhoneNumber
-from orchestrator.domain.text import text_problem
 from orchestrator.errors import ValidationFailed
 from orchestrator.intake.e164 import fast_e164
 from orchestrator.intake.schema import ContactIn, problems_of
@@ -105,15 +104,6 @@ def check_identity(
     problems: list[tuple[str, str]],
 ) -> str:
     """Check the id, number and zone of a row; returns the number in E.164 ('' if invalid)."""
-    bad = [
-        (name, reason)
-        for name, value in (("external_id", external_id), ("phone_number", phone))
-        + ((("timezone", timezone),) if timezone else ())
-        if (reason := text_problem(value))
-    ]
-    if bad:
-        problems.extend(bad)
-        return ""
     if not external_id:
         problems.append(("external_id", "required"))
     elif len(external_id) > 200:
