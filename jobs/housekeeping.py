@@ -16,6 +16,7 @@ from orchestrator.personalization.refresher import Refresher
 from orchestrator.runtime import Deps
 from orchestrator.scheduling.control import sweep_canceled
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
+from orchestrator.scheduling.unusable import park_unusable
 from orchestrator.storage import FolderStorage
 from orchestrator.tracking.events import requeue_stuck
 from orchestrator.tracking.finalize import settle_unfinished
@@ -53,6 +54,17 @@ async def _every(
             await asyncio.sleep(interval)
 
 
+async def _each(name: str, *steps: Callable[[], Awaitable[object]]) -> None:
+    """Run every step, in order; a step that fails is logged and the next one still runs."""
+    for index, step in enumerate(steps):
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("housekeeping.failed", loop=name, step=index)
+
+
 def start_loops(
     deps: Deps, *, dispatch_interval: float, poll_interval: float
 ) -> list[asyncio.Task[None]]:
@@ -63,11 +75,16 @@ def start_loops(
         await dispatch_once(deps)
 
     async def poll() -> None:
-        await poll_stale(deps)
-        await reconcile_unknown(deps)
-        await requeue_stale(deps)
-        await sweep_canceled(deps.db)
-        await settle_unfinished(deps)
+        # Each step on its own: one that fails (logged) never keeps the others from running.
+        await _each(
+            "poll",
+            lambda: poll_stale(deps),
+            lambda: reconcile_unknown(deps),
+            lambda: requeue_stale(deps),
+            lambda: sweep_canceled(deps.db),
+            lambda: settle_unfinished(deps),
+            lambda: park_unusable(deps),
+        )
 
     async def leases() -> None:
         # Order matters: first re-take the slots of live calls whose leases lapsed, then free

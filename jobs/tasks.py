@@ -10,6 +10,7 @@ from orchestrator.dialing.dial import dial_attempt as _dial
 from orchestrator.intake.jobs import enqueue_call_payload
 from orchestrator.runtime import Deps
 from orchestrator.tracking.events import EventResult, process_event
+from orchestrator.tracking.parking import INFRASTRUCTURE_ERRORS, PARKED_EVENT, count_event_failure
 
 #: How many times an event for a not-yet-known conversation is retried before it waits as
 #: unmatched (the dial that created the conversation may still be committing).
@@ -28,8 +29,20 @@ async def dial_attempt(ctx: dict[str, Any], attempt_id: int) -> str:
 
 
 async def process_webhook_event(ctx: dict[str, Any], event_id: int) -> str:
-    """Apply one stored webhook event; retried briefly while its conversation is unknown."""
-    result = await process_event(_deps(ctx), event_id)
+    """Apply one stored webhook event; retried briefly while its conversation is unknown.
+
+    An event whose processing fails the same way `park_after_failures` times is parked with
+    its reason (`orchestrator parked`), so the stored-event sweep stops retrying it forever.
+    """
+    deps = _deps(ctx)
+    try:
+        result = await process_event(deps, event_id)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        if await count_event_failure(deps, event_id, exc):
+            return PARKED_EVENT
+        raise
     if result is EventResult.UNMATCHED and ctx.get("job_try", 1) < UNMATCHED_TRIES:
         raise Retry(defer=0.25 * ctx.get("job_try", 1))
     return str(result)

@@ -7,7 +7,8 @@ OrchestratorError
 ├── SignatureError            a webhook whose signature is missing, wrong or stale
 └── ProviderError             anything from the voice provider
     ├── ProviderRefused       a definite "no": 4xx, 429 concurrency — the call was NOT placed
-    │   └── ProviderBusy      429 too_many_concurrent_requests / system_busy — retry later
+    │   ├── ProviderBusy      429 too_many_concurrent_requests / system_busy — retry later
+    │   └── RequestUnsendable our request could not be encoded — it was never sent
     └── ProviderAmbiguous     timeout, reset, 5xx — the call MAY have been placed
 ```
 
@@ -64,6 +65,11 @@ class ProviderBusy(ProviderRefused):
     ) -> None:
         self.retry_after = retry_after
         super().__init__(message, status_code=status_code)
+
+
+class RequestUnsendable(ProviderRefused):
+    """Our request could not be built or encoded (text JSON cannot carry, a non-finite number):
+    it never left, so nothing was placed. A failure of the record, not of the provider."""
 
 
 class ProviderAmbiguous(ProviderError):

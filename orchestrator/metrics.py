@@ -43,6 +43,8 @@ class Snapshot:
         self.webhook_lag = 0.0
         self.unprocessed = 0.0
         self.unmatched = 0.0
+        self.parked_attempts = 0.0
+        self.parked_events = 0.0
 
 
 async def gather(redis: Redis, db: Database, account_limit: int) -> Snapshot:
@@ -64,7 +66,15 @@ async def gather(redis: Redis, db: Database, account_limit: int) -> Snapshot:
                 select(Attempt.state, func.count())
                 .where(
                     col(Attempt.state).in_(
-                        ["scheduled", "queued", "dialing", "unknown", "initiated", "in_progress"]
+                        [
+                            "scheduled",
+                            "queued",
+                            "dialing",
+                            "unknown",
+                            "initiated",
+                            "in_progress",
+                            "parked",
+                        ]
                     )
                 )
                 .group_by(col(Attempt.state))
@@ -78,14 +88,19 @@ async def gather(redis: Redis, db: Database, account_limit: int) -> Snapshot:
                 )
             )
         ).one()
-        unmatched = (
-            await s.exec(
-                select(func.count())
-                .select_from(WebhookEvent)
-                .where(col(WebhookEvent.status) == "unmatched")
-            )
-        ).one()
-    snap.unmatched = float(unmatched)
+        events: dict[str, int] = {
+            status: int(n)
+            for status, n in (
+                await s.exec(
+                    select(WebhookEvent.status, func.count())
+                    .where(col(WebhookEvent.status).in_(["unmatched", "parked"]))
+                    .group_by(col(WebhookEvent.status))
+                )
+            ).all()
+        }
+    snap.unmatched = float(events.get("unmatched", 0))
+    snap.parked_events = float(events.get("parked", 0))
+    snap.parked_attempts = snap.states.get("parked", 0.0)
     snap.backlog = snap.states.get("unknown", 0.0) + snap.states.get("dialing", 0.0)
     snap.unprocessed = float(pending)
     if oldest is not None:
@@ -156,3 +171,12 @@ class SharedCollector(Collector):
             "`orchestrator unmatched-events`.",
             value=snap.unmatched,
         )
+        parked = GaugeMetricFamily(
+            "orchestrator_parked",
+            "Records taken out of their loop after failing the same way again and again, "
+            "waiting for someone to fix and re-queue them: see `orchestrator parked`.",
+            labels=["kind"],
+        )
+        parked.add_metric(["attempt"], snap.parked_attempts)
+        parked.add_metric(["webhook_event"], snap.parked_events)
+        yield parked

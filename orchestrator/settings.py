@@ -232,6 +232,11 @@ class Settings(BaseSettings):
     #: A queued attempt whose dial job has not moved for this long is handed back to the
     #: dispatcher (its job was lost, or its worker died holding it).
     stale_queued_secs: float = Field(default=60.0, gt=0)
+    #: A dial (or webhook event) that fails the same way this many times in a row, before any
+    #: call was placed, is parked with its reason instead of being retried forever.
+    park_after_failures: int = Field(default=3, ge=1, le=100)
+    #: Delay before a dial that failed that way is tried again (until it is parked).
+    park_retry_secs: float = Field(default=30.0, ge=0)
     #: Legal calling hours: `[legal] default_start/default_end` and `[[legal.rules]]` per region.
     legal: LegalBounds = Field(default_factory=LegalBounds)
     #: Used to estimate whether a backlog fits in a window (burst `deadline`) until enough calls

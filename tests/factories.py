@@ -39,8 +39,7 @@ async def make_contact(
             campaign_id=campaign.id,
             external_id=external_id,
             phone_number=phone,
-            variables={"customer_name": "Ada"},
-            **fields,
+            **{"variables": {"customer_name": "Ada"}, **fields},
         )
         s.add(contact)
         await s.flush()

@@ -36,6 +36,8 @@ def refusal(variables: dict[str, Any]) -> str:
         ({"type": "boolean", "default": 1}, "expected a boolean"),
         ({"default": ""}, "empty values are never sent"),
         ({"type": "integer", "default": ""}, "empty values are never sent"),
+        ({"default": "Ada\x00"}, "invalid text at character 4: NUL"),
+        ({"default": "\x07"}, "control character U+0007"),
     ],
 )
 def test_a_default_the_rules_refuse_is_refused_naming_the_variable(

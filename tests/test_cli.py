@@ -199,3 +199,23 @@ def test_sessions_revoke_needs_exactly_one_target(cli_env: dict[str, str]) -> No
     missing = CliRunner().invoke(app, ["sessions", "revoke", "7"], env=cli_env)
     assert missing.exit_code == 1
     assert "no live session with id 7" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        # Arguments a shell passes as bytes that are not UTF-8 reach Python as lone surrogates.
+        (["tokens", "create", "--scope", "crm", "--name", "ci\udcff"], "name: invalid text"),
+        (["campaigns", "create", "spring", "--persona", "p\x00"], "persona: invalid text"),
+        (["campaigns", "show", "x\udcff"], "unknown campaign: x\\udcff"),
+        (["campaigns", "pause", "x\x00"], "unknown campaign: x\\u0000"),
+        (["report", "x\udcff"], "unknown campaign: x\\udcff"),
+    ],
+)
+def test_arguments_with_invalid_text_are_a_clear_error(
+    cli_env: dict[str, str], args: list[str], says: str
+) -> None:
+    result = CliRunner().invoke(app, args, env={**cli_env, "COLUMNS": "200"})
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert says in result.output

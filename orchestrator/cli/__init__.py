@@ -13,6 +13,7 @@ from orchestrator.cli import (  # noqa: F401
     campaigns,
     db,
     intake,
+    parked,
     personalization,
     processes,
     reports,

@@ -3,6 +3,8 @@
 queued ─acquire slots─▶ (pace) ─CAS queued→dialing─▶ POST ─▶ initiated   (slots held until the end)
   definite refusal (429, 4xx, unreachable) ─▶ slots released, attempt rescheduled or failed
   ambiguous (timeout, reset, 5xx)          ─▶ unknown: slots kept, the reconciler adopts or frees
+  failure before the POST (initiation data that cannot be built or sent, a crash)
+                                           ─▶ slots released, counted: rescheduled, then parked
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -44,6 +47,12 @@ from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 from orchestrator.tracking.context import recall
 from orchestrator.tracking.finalize import finish_attempt
+from orchestrator.tracking.parking import (
+    INFRASTRUCTURE_ERRORS,
+    count_failure,
+    failure_kind,
+    failure_reason,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -132,8 +141,60 @@ def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
     return deps.calendar.now().astimezone(ZoneInfo(zone)).hour
 
 
+@dataclass
+class _Progress:
+    """How far one dial job got: whether the attempt is claimed by this job."""
+
+    claimed: bool = False
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A claimed attempt with its slots and initiation data: all that is left is the POST."""
+
+    loaded: Loaded
+    initiation: dict[str, Any]
+    scopes: CallScopes
+
+
 async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
-    """Dial one queued attempt (the arq job `dial_attempt` calls this)."""
+    """Dial one queued attempt (the arq job `dial_attempt` calls this).
+
+    Everything before the POST is guarded: a failure there placed nothing, so it is counted
+    against the attempt (`tracking/parking.py`) — rescheduled, then parked when it keeps failing
+    the same way — instead of leaving the attempt `queued` or `dialing` to be retried forever.
+    """
+    progress = _Progress()
+    try:
+        ready = await _prepare(deps, attempt_id, progress)
+    except INFRASTRUCTURE_ERRORS:
+        raise  # not the record's fault: the stale-queue sweep or the reconciler takes it up
+    except Exception as exc:
+        log.exception("dial.failed_before_post", attempt_id=attempt_id)
+        return await _failed_before_post(
+            deps, attempt_id, progress, failure_kind(exc), failure_reason(exc)
+        )
+    if isinstance(ready, DialResultKind):
+        return ready
+    return await post_and_record(deps, ready.loaded, ready.initiation, ready.scopes)
+
+
+async def _failed_before_post(
+    deps: Deps, attempt_id: int, progress: _Progress, kind: str, reason: str
+) -> DialResultKind:
+    """Count a failure of an attempt this job had not yet dialled (nothing was sent)."""
+    # Only this job's own claim may be undone: another job may hold `dialing` for the attempt.
+    expected = [AttemptState.DIALING] if progress.claimed else [AttemptState.QUEUED]
+    moved = await count_failure(
+        deps, attempt_id, expected, kind, reason, undo_count=progress.claimed
+    )
+    if moved is None:
+        return DialResultKind.SKIPPED
+    return DialResultKind.PARKED if moved is AttemptState.PARKED else DialResultKind.REQUEUED
+
+
+async def _prepare(deps: Deps, attempt_id: int, progress: _Progress) -> _Ready | DialResultKind:
+    """The gate, the initiation data, burst, slots, pacing and the claim: all but the POST."""
     read = await _load(deps, attempt_id)
     if read is None or read.loaded.attempt.state != AttemptState.QUEUED:
         return DialResultKind.SKIPPED
@@ -166,7 +227,9 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
             deps, attempt, contact, campaign, policy, recalled=read.recalled
         )
     except SecretsUnavailable as exc:
-        return await _refuse_queued(deps, attempt_id, str(exc))
+        # This call cannot be placed as it stands (a secret no key opens, a persona gone, a
+        # value that cannot be sent): counted, and parked if it keeps failing.
+        return await _failed_before_post(deps, attempt_id, progress, failure_kind(exc), str(exc))
 
     closes_at = deps.calendar.real_ts(gate.closes_at) if gate.closes_at else None
     grant = await deps.burst.grant(
@@ -192,6 +255,7 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
     if not await _claim(deps, attempt_id, contact, policy, got.is_burst):
         await _release_unless_live(deps, attempt_id, scopes)
         return DialResultKind.SKIPPED
+    progress.claimed = True
     # Re-assert the leases now that the claim is ours: they may have been freed while this job
     # waited for pacing (e.g. a stale-queue sweep). The call never goes out without them.
     if not (await _take(deps, attempt_id, scopes)).ok:
@@ -206,7 +270,7 @@ async def dial_attempt(deps: Deps, attempt_id: int) -> DialResultKind:
             ):
                 await undo_count(s, contact.id)
         return DialResultKind.REQUEUED
-    return await post_and_record(deps, loaded, initiation, scopes)
+    return _Ready(loaded, initiation, scopes)
 
 
 async def _claim(
@@ -250,32 +314,6 @@ async def _release_unless_live(deps: Deps, attempt_id: int, scopes: CallScopes) 
         row = await s.get(Attempt, attempt_id)
     if row is None or AttemptState(row.state) not in LIVE:
         await deps.limiter.release(attempt_id, scopes.all)
-
-
-async def _refuse_queued(deps: Deps, attempt_id: int, reason: str) -> DialResultKind:
-    """The call cannot be placed as it stands (a secret no key opens, a persona gone): fail it."""
-    async with deps.db.session() as s:
-        moved = await transition(
-            s,
-            attempt_id,
-            [AttemptState.QUEUED],
-            AttemptState.FAILED,
-            error=reason[:500],
-            ended_at=deps.now(),
-        )
-        if moved:
-            # It counts against the contact's cap, or a retry would fail the same way forever.
-            attempt = await s.get(Attempt, attempt_id)
-            assert attempt is not None
-            await s.exec(
-                update(Contact)
-                .where(col(Contact.id) == attempt.contact_id)
-                .values(attempts_made=col(Contact.attempts_made) + 1)
-            )
-    if moved:
-        await finish_attempt(deps, attempt_id)
-    log.warning("dial.refused_before_dial", attempt_id=attempt_id, reason=reason)
-    return DialResultKind.FAILED
 
 
 __all__ = [

@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.persona import persona_problem, pick_persona
+from orchestrator.domain.text import text_problems
 from orchestrator.errors import ValidationFailed
 from orchestrator.runtime import Deps
 from orchestrator.secretbox import SecretsUnavailable
@@ -75,7 +76,7 @@ async def initiation_for(
     if reason:
         raise InitiationRefused(f"persona: {reason}")
     try:
-        return compose_initiation(
+        data = compose_initiation(
             agent=settings.agent(campaign.agent_id),
             user_id=contact.external_id,
             campaign_defaults=policy.default_variables,
@@ -89,3 +90,8 @@ async def initiation_for(
         )
     except ValidationFailed as exc:
         raise InitiationRefused(str(exc)) from None
+    # Stored before the text rule existed (the user id, overrides): refused here, never sent.
+    bad_text = text_problems(data, "conversation_initiation_client_data")
+    if bad_text:
+        raise InitiationRefused(str(ValidationFailed(bad_text)))
+    return data

@@ -3,6 +3,7 @@
 claimed (dialing) ─POST─▶ initiated                       (slots held until the end)
   definite refusal (429, 4xx)       ─▶ slots released, attempt rescheduled or failed
   ambiguous (timeout, reset, 5xx)   ─▶ unknown: slots kept, the reconciler adopts or frees
+  request that cannot be encoded    ─▶ never sent: slots released, counted (parked at the Nth)
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from orchestrator.dialing.place import place_call
 from orchestrator.dialing.scopes import CallScopes
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.errors import ProviderAmbiguous, ProviderBusy, ProviderRefused
+from orchestrator.errors import (
+    ProviderAmbiguous,
+    ProviderBusy,
+    ProviderRefused,
+    RequestUnsendable,
+)
 from orchestrator.providers.elevenlabs import DialResult
 from orchestrator.runtime import Deps
 from orchestrator.settings import Settings
@@ -29,6 +35,7 @@ from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.events import replay_unmatched
 from orchestrator.tracking.finalize import finish_attempt
+from orchestrator.tracking.parking import count_failure, failure_kind
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +66,7 @@ class DialResultKind(StrEnum):
     CANCELED = "canceled"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    PARKED = "parked"
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,17 @@ async def post_and_record(
     attempt_id = attempt.id
     try:
         result = await _post(deps, campaign, attempt.phone_number, initiation)
+    except RequestUnsendable as exc:
+        # Never sent: a definite failure of this record, counted (parked when it keeps failing).
+        moved = await count_failure(
+            deps,
+            attempt_id,
+            [AttemptState.DIALING],
+            failure_kind(exc),
+            str(exc),
+            undo_count=True,
+        )
+        return DialResultKind.PARKED if moved is AttemptState.PARKED else DialResultKind.REQUEUED
     except ProviderBusy as exc:
         await deps.limiter.release(attempt_id, scopes.all)
         delay = exc.retry_after if exc.retry_after is not None else PROVIDER_BUSY_DELAY_SECS

@@ -68,3 +68,15 @@ def scopes_for(
         others.append(Scope(keys.SCOPE_CAMPAIGN, campaign.id, resolved.max_concurrency))
     others.append(number_scope(phone_number))
     return CallScopes(account=account_scope(settings), account_cap=cap, others=others)
+
+
+def every_scope(settings: Settings, campaign: Campaign, phone_number: str) -> list[Scope]:
+    """Every scope the attempt may hold, whatever its policy says: for a release, which needs no
+    limits, so a campaign whose stored policy no longer validates still frees its slots."""
+    assert campaign.id is not None
+    return [
+        account_scope(settings),
+        Scope(keys.SCOPE_AGENT, campaign.agent_id, 1),
+        Scope(keys.SCOPE_CAMPAIGN, campaign.id, 1),
+        Scope(keys.SCOPE_NUMBER, phone_number, 1),
+    ]

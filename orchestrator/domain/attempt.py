@@ -6,8 +6,13 @@ scheduled → queued → dialing → initiated → in_progress → {completed, v
     │          │         │                                     ever get richer)
     └──────────┴─────────┴── released before the provider took the call (refusal, 429, window)
 dialing → unknown  (the dial POST's fate is not known: timeout, reset, 5xx) → adopted or rescheduled
+queued, dialing, unknown, scheduled → parked  (failed the same way N times before any call was
+    placed: out of the dial loop, slots free, the reason kept) → scheduled when re-queued
 any non-terminal → canceled (campaign stopped, do-not-call)
 ```
+
+`parked` is not terminal: nothing was placed and no retry is planned; the contact waits (its
+disposition `parked`) until someone fixes the cause and re-queues the attempt, or cancels it.
 
 Transitions are compare-and-set in the database, so two workers can never both dial one attempt;
 merges of provider news never move an attempt backwards (`rank`).
@@ -33,6 +38,7 @@ class AttemptState(StrEnum):
     BUSY = "busy"
     FAILED = "failed"
     CANCELED = "canceled"
+    PARKED = "parked"
 
 
 TERMINAL: frozenset[AttemptState] = frozenset(
@@ -57,10 +63,13 @@ LIVE: frozenset[AttemptState] = frozenset(
 )
 
 #: States an attempt can be canceled from without touching the provider.
-CANCELABLE: frozenset[AttemptState] = frozenset({AttemptState.SCHEDULED, AttemptState.QUEUED})
+CANCELABLE: frozenset[AttemptState] = frozenset(
+    {AttemptState.SCHEDULED, AttemptState.QUEUED, AttemptState.PARKED}
+)
 
 _RANK: dict[AttemptState, int] = {
     AttemptState.SCHEDULED: 0,
+    AttemptState.PARKED: 0,
     AttemptState.QUEUED: 1,
     AttemptState.DIALING: 2,
     AttemptState.UNKNOWN: 2,

@@ -24,6 +24,7 @@ from typing import Any
 
 from orchestrator.domain import overrides as ov
 from orchestrator.domain.persona import Persona
+from orchestrator.domain.text import holds_refused, text_problems
 from orchestrator.errors import ValidationFailed
 from orchestrator.settings import AgentConfig, AgentVariable, Primitive
 
@@ -173,6 +174,9 @@ def check_declaration(name: str, declared: AgentVariable) -> AgentVariable:
         return declared
     if default == "":
         raise ValueError("default: empty values are never sent; leave the default out")
+    bad_text = text_problems(default)
+    if bad_text:
+        raise ValueError(f"default: {secret_safe(name, bad_text[0][1], default)}")
     try:
         kept = _check_value(name, default, declared, encode=False)
     except ValueError as exc:
@@ -205,8 +209,17 @@ def clean_variables(
     """
     problems: list[tuple[str, str]] = []
     cleaned: dict[str, Primitive] = {}
+    refused: set[str] = set()  # reported already: not "missing" as well
+    # One search over every name and value; each variable is looked into only when it found some.
+    odd_text = holds_refused(variables)
     for name, value in variables.items():
         path = f"{prefix}.{name}"
+        # Text that cannot be carried first: its reason is clearer than the name rule's.
+        bad_text = text_problems({name: value}, prefix) if odd_text else []
+        if bad_text:
+            problems.extend(bad_text)
+            refused.add(name)
+            continue
         reason = check_name(name) if isinstance(name, str) else "names must be text"
         if reason:
             problems.append((path, reason))
@@ -220,7 +233,7 @@ def clean_variables(
             continue
         cleaned[name] = kept
     if require:
-        for name in missing_required(cleaned, agent, provided):
+        for name in missing_required(cleaned.keys() | refused, agent, provided):
             problems.append((f"{prefix}.{name}", "required by the agent and has no default"))
     if problems:
         raise ValidationFailed(problems)
@@ -319,4 +332,4 @@ def compose_initiation(
 
 def redact(variables: Mapping[str, Any]) -> dict[str, Any]:
     """A copy safe for logs, reports and API answers: `secret__` values masked."""
-    return {k: ("***" if is_secret(k) else v) for k, v in variables.items()}
+    return {k: ("***" if isinstance(k, str) and is_secret(k) else v) for k, v in variables.items()}

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.domain.attempt import AttemptState
+from orchestrator.domain.text import escaped, shown
 
 
 class Disposition(StrEnum):
@@ -20,6 +21,9 @@ class Disposition(StrEnum):
     DO_NOT_CALL = "do_not_call"
     INVALID_NUMBER = "invalid_number"
     CANCELED = "canceled"
+    #: Its attempt is parked (failed the same way again and again before any call was placed):
+    #: not final, nothing happens until it is re-queued.
+    PARKED = "parked"
 
 
 FINAL_DISPOSITIONS: frozenset[Disposition] = frozenset(
@@ -96,14 +100,22 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# Text from the provider is stored and shown: what cannot be carried (a NUL, which PostgreSQL
+# refuses; a lone surrogate, which a polled record's JSON escape can hold) is kept escaped, so one
+# odd record never fails the merge of its call (`domain/text.py`).
+
+
 def _text(value: Any) -> str | None:
-    """`value` when it is text, else None."""
-    return value if isinstance(value, str) else None
+    """`value` when it is text (escaped where it cannot be carried), else None."""
+    return shown(value) if isinstance(value, str) else None
 
 
 def _values(results: Any, key: str) -> dict[str, Any]:
     """`{id: item[key]}` of an analysis results object; items that are not objects are left out."""
-    return {k: v.get(key) for k, v in _object(results).items() if isinstance(v, dict)}
+    values: dict[str, Any] = escaped(
+        {k: v.get(key) for k, v in _object(results).items() if isinstance(v, dict)}
+    )
+    return values
 
 
 def is_voicemail(termination_reason: str | None, tool_names: set[str]) -> bool:
@@ -163,7 +175,7 @@ def facts_from_conversation(data: dict[str, Any]) -> CallFacts:
 
 def facts_from_initiation_failure(data: dict[str, Any]) -> CallFacts:
     """Reduce a `call_initiation_failure` event's data to `CallFacts`."""
-    reason = str(data.get("failure_reason") or "unknown")
+    reason = shown(str(data.get("failure_reason") or "unknown"))
     return CallFacts(
         state=_FAILURE_STATE.get(reason, AttemptState.FAILED),
         failure_reason=reason,

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.domain.overrides import kinds_of, merge
+from orchestrator.domain.text import text_problem
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,99}$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_\-.]+)\s*\}\}")
@@ -53,6 +54,16 @@ class Persona(BaseModel):
         """An empty text is not an override (the provider wants absent fields, not blanks)."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("agent_id", "description", "prompt", "first_message", "voice_id", "llm")
+    @classmethod
+    def _carried(cls, value: str | None) -> str | None:
+        """Text the provider can receive (`domain/text.py`): every call of the persona sends it,
+        so a NUL or a stray control character would fail them all."""
+        reason = text_problem(value) if value else None
+        if reason:
+            raise ValueError(reason)
         return value
 
     def overrides(self) -> dict[str, Any]:

@@ -147,7 +147,10 @@ async def schedule_call(
     if "variables" in sealed:
         sealed["variables"] = box.seal(sealed["variables"])
     now = utcnow()
-    waiting = next((a for a in attempts if a.state == AttemptState.SCHEDULED), None)
+    # A parked attempt is the same intended call: the request re-queues it with its new values.
+    waiting = next(
+        (a for a in attempts if a.state in (AttemptState.SCHEDULED, AttemptState.PARKED)), None
+    )
     if waiting is None:
         seq = int(
             (
@@ -165,6 +168,10 @@ async def schedule_call(
             phone_number=contact.phone_number,
         )
     waiting.call_data = sealed
+    if waiting.state == AttemptState.PARKED:
+        waiting.state = AttemptState.SCHEDULED
+        waiting.dial_failures = 0
+        waiting.dial_failure_kind = None
     waiting.due_at = now
     waiting.updated_at = now
     s.add(waiting)

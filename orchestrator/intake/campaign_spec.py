@@ -25,8 +25,9 @@ from orchestrator.domain.campaign_policy import CampaignPolicy, Int, policy_of, 
 from orchestrator.domain.crm_signing import signing_problem
 from orchestrator.domain.initiation import clean_variables, is_secret
 from orchestrator.domain.persona import persona_problem
+from orchestrator.domain.text import escaped
 from orchestrator.errors import ValidationFailed
-from orchestrator.intake.schema import problems_of
+from orchestrator.intake.schema import ValidText, problems_of
 from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign
 
@@ -36,7 +37,7 @@ _NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9][A-Za-z0-9 _\-.]{0,199}$")
 OWN_FIELDS = ("agent_id", "phone_number_id", "phone_number_kind", "weight")
 
 
-class CampaignFields(CampaignPolicy):
+class CampaignFields(CampaignPolicy, ValidText):
     """Everything about a campaign that may be set and changed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,21 +125,27 @@ def saved(campaign: Campaign, settings: Settings) -> CampaignSaved:
 
 
 def campaign_out(campaign: Campaign) -> CampaignOut:
-    """A stored campaign as the API and CLI show it."""
+    """A stored campaign as the API and CLI show it.
+
+    Text stored before the text rule existed is shown escaped (`\\u0000`), never refused: a read
+    must answer whatever is stored.
+    """
     assert campaign.id is not None
     return CampaignOut.model_validate(
-        {
-            **policy_of(campaign.config).model_dump(),
-            "id": campaign.id,
-            "name": campaign.name,
-            "status": campaign.status,
-            "agent_id": campaign.agent_id,
-            "phone_number_id": campaign.phone_number_id,
-            "phone_number_kind": campaign.phone_number_kind,
-            "weight": campaign.weight,
-            "created_at": campaign.created_at,
-            "updated_at": campaign.updated_at,
-        }
+        escaped(
+            {
+                **policy_of(campaign.config).model_dump(),
+                "id": campaign.id,
+                "name": campaign.name,
+                "status": campaign.status,
+                "agent_id": campaign.agent_id,
+                "phone_number_id": campaign.phone_number_id,
+                "phone_number_kind": campaign.phone_number_kind,
+                "weight": campaign.weight,
+                "created_at": campaign.created_at,
+                "updated_at": campaign.updated_at,
+            }
+        )
     )
 
 

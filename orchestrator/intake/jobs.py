@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.domain.text import text_problems
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.kept_payload import kept_payload, storable
 from orchestrator.intake.rows import RowRules, validate_row
@@ -34,7 +35,7 @@ def safe_payload(payload: Any) -> dict[str, Any]:
 
 
 async def dead_letter(deps: Deps, payload: Any, reason: str) -> None:
-    """Keep a refused payload with its reason."""
+    """Keep a refused payload with its reason (text we cannot store written as escapes)."""
     async with deps.db.session() as s:
         s.add(
             DeadLetter(source=SOURCE, reason=storable(reason[:2000]), payload=safe_payload(payload))
@@ -45,6 +46,11 @@ async def enqueue_call_payload(deps: Deps, payload: Any) -> str:
     """Validate and upsert one payload; returns the row result or `dead-lettered`."""
     if not isinstance(payload, dict):
         await dead_letter(deps, payload, "payload: expected an object")
+        return DEAD_LETTERED
+    # Any Python str arrives (arq pickles the payload): refuse what we cannot carry first.
+    bad_text = text_problems(payload)
+    if bad_text:
+        await dead_letter(deps, payload, str(ValidationFailed(bad_text)))
         return DEAD_LETTERED
     ref = payload.get("campaign")
     if isinstance(ref, bool) or not isinstance(ref, str | int) or ref == "":

@@ -10,13 +10,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from orchestrator.domain.text import text_problems
 
 #: Version of the row and job contract (bumped only for incompatible changes).
 CONTRACT_VERSION = 1
 
 
-class ContactIn(BaseModel):
+class ValidText(BaseModel):
+    """A body whose every string, keys included, is text we can carry (`domain/text.py`).
+
+    Checked before anything else, so a lone surrogate or a NUL is refused naming its field
+    (`variables.note`) rather than stored, where it would break every answer and dial built
+    from it. Python's JSON parser and a pickled Redis job both let such text through.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        problems = text_problems(data) if isinstance(data, dict) else []
+        if problems:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("invalid_text", "{reason}", {"reason": reason}),
+                        loc=tuple(field.split(".")),
+                        input=None,
+                    )
+                    for field, reason in problems
+                ],
+            )
+        return data
+
+
+class ContactIn(ValidText):
     """One contact: who to call and what the agent should know.
 
     For a contact the campaign already has (same `external_id`) the row is a patch: the fields
@@ -101,7 +131,7 @@ class EnqueueCallJob(ContactIn):
     campaign: str | int = Field(description="The campaign's name or numeric id")
 
 
-class CallValues(BaseModel):
+class CallValues(ValidText):
     """Values for one call only; they win over the contact's and are not kept on it."""
 
     model_config = ConfigDict(extra="forbid")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.domain.initiation import check_name, coerce_text, is_secret, secret_safe
+from orchestrator.domain.text import shown, text_problem
 from orchestrator.errors import ValidationFailed
 from orchestrator.intake.rows import (
     NO_SECRET_KEYS,
@@ -66,15 +67,18 @@ class TextRows:
         self.rules = rules
         self.width = len(names)
         self._at = {name: i for i, name in enumerate(names)}
+        #: Each column's name as reported (text we cannot carry written as escapes).
+        self._names = [shown(name) for name in names]
         self._columns: list[_Column] = []
         for i, name in enumerate(names):
             if name in RESERVED_COLUMNS:
                 continue
-            refused = check_name(name)
+            bad_text = text_problem(name)
+            refused = f"the column name has {bad_text}" if bad_text else check_name(name)
             if refused is None and is_secret(name) and not rules.secrets_enabled:
                 refused = NO_SECRET_KEYS
             self._columns.append(
-                _Column(i, name, _coercer(rules.agent.variables.get(name)), refused)
+                _Column(i, shown(name), _coercer(rules.agent.variables.get(name)), refused)
             )
         present = {c.name for c in self._columns if c.refused is None}
         required = [
@@ -110,6 +114,9 @@ class TextRows:
         """
         if len(cells) > self.width:
             raise ValidationFailed([("(row)", "more cells than header columns")])
+        # One search over the whole record: only a record that holds bad text is looked into.
+        if text_problem("".join(cells)):
+            raise ValidationFailed(self._text_problems(cells))
         problems: list[tuple[str, str]] = []
         external_id = self._cell(cells, "external_id").strip()
         timezone = self._cell(cells, "timezone").strip() or None
@@ -137,6 +144,15 @@ class TextRows:
             given=self._given,
             removes=removes,
         )
+
+    def _text_problems(self, cells: Sequence[str]) -> list[tuple[str, str]]:
+        """Each cell of the record holding text we cannot carry, named by its column."""
+        problems: list[tuple[str, str]] = []
+        for i, cell in enumerate(cells):
+            reason = text_problem(cell)
+            if reason:
+                problems.append((self._names[i], reason))
+        return problems
 
     def _check_persona(self, persona: str, problems: list[tuple[str, str]]) -> None:
         # Files repeat a few personas: check each once.

@@ -26,11 +26,12 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator import keys
+from orchestrator import keys, metrics
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
+from orchestrator.domain.text import shown
 from orchestrator.personalization import records, source
 from orchestrator.personalization.builder import contact_answer
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 
@@ -45,6 +46,8 @@ _TABLES: dict[str, Callable[..., Awaitable[list[source.Change]]]] = {
     "campaign": source.changed_campaigns,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Counter of records that could not be built or stored (`orchestrator_events` in /metrics).
+SKIPPED = "personalization_skipped_total"
 _LOCK_MS = 120_000
 
 
@@ -172,6 +175,7 @@ class Refresher:
         policies: dict[int, CampaignPolicy] = {}
         pipe = self.redis.pipeline(transaction=False)
         written: set[str] = set()
+        skipped = 0
         for pair, item in found.items():
             campaign_id = item.campaign.id or 0
             if campaign_id not in policies:
@@ -180,20 +184,26 @@ class Refresher:
                 except ValueError:
                     # A stored policy that no longer validates: answer with plain defaults.
                     policies[campaign_id] = CampaignPolicy()
-            answer = contact_answer(
-                self.settings,
-                self.box,
-                item.contact,
-                item.campaign,
-                policies[campaign_id],
-                item.context,
-            )
             try:
-                record = records.encode(answer, self.box)
-            except SecretsUnavailable as exc:
-                log.warning(
-                    "personalization.not_stored", contact_id=item.contact.id, reason=str(exc)
+                answer = contact_answer(
+                    self.settings,
+                    self.box,
+                    item.contact,
+                    item.campaign,
+                    policies[campaign_id],
+                    item.context,
                 )
+                record = records.encode(answer, self.box)
+            except Exception as exc:
+                # One record we cannot build or store (a secret no key opens, text JSON cannot
+                # carry) must never stop the others: skipped, reported, the webhook falls back
+                # to the database for that caller.
+                log.warning(
+                    "personalization.not_stored",
+                    contact_id=item.contact.id,
+                    reason=shown(f"{type(exc).__name__}: {exc}")[:500],
+                )
+                skipped += 1
                 continue
             key = keys.personalization_record(*pair)
             pipe.set(key, record)
@@ -201,6 +211,8 @@ class Refresher:
             written.add(key)
         if written:
             await pipe.execute()
+        if skipped:
+            await metrics.count(self.redis, SKIPPED, skipped)
         return written
 
     # ---- full rebuild ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from orchestrator.errors import (
     ProviderBusy,
     ProviderError,
     ProviderRefused,
+    RequestUnsendable,
 )
 
 PhoneKind = Literal["twilio", "sip_trunk"]
@@ -117,6 +118,20 @@ class ElevenLabsClient:
         """Close the connection pool."""
         await self._http.aclose()
 
+    def _request(self, path: str, body: dict[str, Any]) -> httpx.Request:
+        """A POST of `body` as JSON, built apart from sending it: a body JSON cannot carry (a lone
+        surrogate, NaN) fails here, where it is certain that nothing was sent.
+
+        Raises:
+            RequestUnsendable: the body cannot be encoded.
+        """
+        try:
+            return self._http.build_request("POST", path, json=body)
+        except (ValueError, TypeError) as exc:
+            raise RequestUnsendable(
+                f"the request could not be encoded, so it was not sent: {exc}"
+            ) from exc
+
     async def outbound_call(
         self,
         kind: PhoneKind,
@@ -140,8 +155,9 @@ class ElevenLabsClient:
         }
         if initiation_data:
             body["conversation_initiation_client_data"] = initiation_data
+        request = self._request(_OUTBOUND_PATH[kind], body)
         try:
-            response = await self._http.post(_OUTBOUND_PATH[kind], json=body)
+            response = await self._http.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise ProviderBusy(f"provider unreachable: {exc!r}", status_code=None) from exc
         except httpx.TransportError as exc:
@@ -193,8 +209,9 @@ class ElevenLabsClient:
         }
         if initiation_data:
             body["conversation_initiation_client_data"] = initiation_data
+        request = self._request("/v1/convai/twilio/register-call", body)
         try:
-            response = await self._http.post("/v1/convai/twilio/register-call", json=body)
+            response = await self._http.send(request)
         except httpx.TransportError as exc:
             raise ProviderBusy(f"register-call failed: {exc!r}", status_code=None) from exc
         if response.status_code == 429 or response.status_code >= 500:

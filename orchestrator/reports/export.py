@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
+from orchestrator.domain.text import shown
 from orchestrator.reports.model import DEFINITIONS, Report
 from orchestrator.store import campaigns
 from orchestrator.store.engine import Database
@@ -127,12 +128,13 @@ def report_csv(report: Report) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
+    """A CSV cell a spreadsheet will not run as a formula (stored text that cannot be carried,
+    from before the text rule, written as escapes: a lone surrogate cannot be encoded)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
+    text = shown(str(value))
     if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
         return "'" + text
     return text
@@ -204,8 +206,8 @@ async def _contact_pages(
             data = collected.get(cid, {})
             lines.append(
                 [
-                    external_id,
-                    phone,
+                    shown(external_id),
+                    shown(phone),
                     disposition,
                     _cell(detail),
                     made,

@@ -135,7 +135,11 @@ async def cancel_pending(db: Database, campaign_id: int, reason: str) -> int:
             .where(
                 col(Contact.campaign_id) == campaign_id,
                 col(Contact.disposition).in_(
-                    [Disposition.PENDING.value, Disposition.IN_PROGRESS.value]
+                    [
+                        Disposition.PENDING.value,
+                        Disposition.IN_PROGRESS.value,
+                        Disposition.PARKED.value,
+                    ]
                 ),
                 ~live,
             )

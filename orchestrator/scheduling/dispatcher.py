@@ -30,10 +30,12 @@ from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.runtime import Deps
 from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
 from orchestrator.scheduling.fairness import allocate
+from orchestrator.scheduling.unusable import unusable_policy
 from orchestrator.scheduling.windows import WindowBook, place_of
 from orchestrator.store.attempts import transition, transition_many
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.finalize import finish_attempt
+from orchestrator.tracking.parking import count_failure, failure_kind, failure_reason
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +60,13 @@ async def _active_campaigns(deps: Deps) -> dict[int, _Active]:
                 )
             )
         ).all()
-    return {i: _Active(i, w, a, policy_of(dict(c))) for i, w, a, c in rows if i is not None}
+    # A campaign whose stored policy is unusable is left out, so it stalls nobody: its due
+    # attempts are parked with the reason by `unusable.park_unusable`.
+    return {
+        i: _Active(i, w, a, policy_of(dict(c)))
+        for i, w, a, c in rows
+        if i is not None and unusable_policy(c) is None
+    }
 
 
 async def _due_counts(deps: Deps, active: dict[int, _Active], now: datetime) -> dict[int, int]:
@@ -144,14 +152,21 @@ async def _claim(
     open_now: list[tuple[int, str]] = []
     later: dict[datetime, list[int]] = defaultdict(list)
     never: list[tuple[int, str]] = []
+    failed: list[tuple[int, Exception]] = []
     for attempt_id, phone, zone in rows:
         assert attempt_id is not None
-        place = place_of(phone, zone, campaign.policy.timezone)
-        window = book.get(campaign.campaign_id, campaign.policy, place)
+        try:
+            place = place_of(phone, zone, campaign.policy.timezone)
+            window = book.get(campaign.campaign_id, campaign.policy, place)
+            opens_at = None if window.verdict.open else window.verdict.opens_at
+            real_opening = deps.calendar.to_real(opens_at) if opens_at is not None else None
+        except Exception as exc:  # one attempt it cannot place never stops the pass
+            failed.append((attempt_id, exc))
+            continue
         if window.verdict.open:
             open_now.append((attempt_id, phone))
-        elif window.verdict.opens_at is not None:
-            later[deps.calendar.to_real(window.verdict.opens_at)].append(attempt_id)
+        elif real_opening is not None:
+            later[real_opening].append(attempt_id)
         else:
             never.append((attempt_id, window.never_reason()))
     ready, busy = await free_numbers(deps, open_now, share, numbers)
@@ -172,6 +187,11 @@ async def _claim(
             )
     for attempt_id, reason in never:
         await _cancel(deps, attempt_id, reason)
+    for attempt_id, error in failed:
+        # Counted: rescheduled, and parked with the reason when it keeps failing.
+        await count_failure(
+            deps, attempt_id, [AttemptState.SCHEDULED], failure_kind(error), failure_reason(error)
+        )
     return claimed
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.domain.text import shown, text_problem
 from orchestrator.errors import NotFound, OrchestratorError
 from orchestrator.store.models import Campaign
 from orchestrator.store.types import utcnow
@@ -19,6 +20,10 @@ async def get_by_name(session: AsyncSession, name: str) -> Campaign:
     Raises:
         NotFound: no such campaign.
     """
+    if text_problem(name):
+        # No campaign can be named so (names are checked); PostgreSQL refuses a NUL even in a
+        # lookup, and no UTF-8 encoder takes a lone surrogate: never ask the database.
+        raise NotFound("campaign", shown(name))
     campaign = (await session.exec(select(Campaign).where(Campaign.name == name))).first()
     if campaign is None:
         raise NotFound("campaign", name)
@@ -44,7 +49,7 @@ async def get_by_ref(session: AsyncSession, ref: str | int) -> Campaign:
     try:
         return await get_by_name(session, text)
     except NotFound:
-        raise NotFound("campaign", ref) from None
+        raise NotFound("campaign", shown(text)) from None
 
 
 async def list_campaigns(session: AsyncSession) -> list[Campaign]:

@@ -123,6 +123,10 @@ class Attempt(SQLModel, table=True):
     is_burst: bool = False
     call_successful: str | None = Field(default=None, max_length=20)
     error: str | None = None
+    #: Failures of one kind in a row before any call was placed; `park_after_failures` of them
+    #: park the attempt (`tracking/parking.py`). `dial_failure_kind` names the kind.
+    dial_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    dial_failure_kind: str | None = Field(default=None, max_length=60)
     retry_planned: bool = False
     #: Values for this call only (`POST /v1/calls`): variables, persona, overrides.
     call_data: dict[str, Any] = _json()
@@ -213,6 +217,8 @@ class WebhookEvent(SQLModel, table=True):
     body_path: str | None = None
     status: str = Field(default="received", max_length=20)
     error: str | None = None
+    #: Failed processing attempts in a row; enough of them park the event (status `parked`).
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     received_at: datetime = _ts()
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

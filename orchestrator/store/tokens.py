@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.domain.text import text_problem
 from orchestrator.store.models import ApiToken
 from orchestrator.store.types import utcnow
 from orchestrator.store.web_sessions import revoke_for_token
@@ -36,10 +37,13 @@ async def create_token(s: AsyncSession, name: str, scope: str) -> IssuedToken:
     """Issue a token with `scope` (`crm` or `supervisor`).
 
     Raises:
-        ValueError: unknown scope.
+        ValueError: unknown scope, or a name that is not text we can carry (or too long).
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    reason = text_problem(name) or ("longer than 200 characters" if len(name) > 200 else None)
+    if reason:
+        raise ValueError(f"name: {reason}")
     secret = _PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(name=name, scope=scope, token_hash=hash_token(secret), prefix=secret[:10])
     s.add(row)

@@ -320,7 +320,7 @@ async def add_do_not_call(s: AsyncSession, phone: str, reason: str) -> int:
         .where(
             col(Contact.phone_number) == phone,
             col(Contact.disposition).in_(
-                [Disposition.PENDING.value, Disposition.IN_PROGRESS.value]
+                [Disposition.PENDING.value, Disposition.IN_PROGRESS.value, Disposition.PARKED.value]
             ),
         )
         .values(disposition=Disposition.DO_NOT_CALL.value, updated_at=utcnow())

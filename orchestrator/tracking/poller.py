@@ -29,6 +29,7 @@ from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.events import replay_unmatched
 from orchestrator.tracking.finalize import finish_attempt
 from orchestrator.tracking.merge import merge_facts
+from orchestrator.tracking.parking import count_failure
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,8 @@ POLL_CONCURRENCY = 8
 START_SLACK_SECS = 120
 #: A handed-back attempt still holding slots this long after its last change is an orphan.
 ORPHAN_SETTLE_SECS = 10.0
+#: The failure kind of a dial whose fate stayed unknown with no call found at the provider.
+NO_CALL_FOUND = "no_call_found"
 
 
 async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
@@ -63,11 +66,13 @@ async def poll_stale(deps: Deps, *, limit: int = 200) -> int:
         async with gate:
             try:
                 record = await deps.provider.get_conversation(conversation_id)
+                if record is not None:
+                    await merge_facts(deps, attempt_id, facts_from_conversation(record), "poll")
             except ProviderError as exc:
                 log.warning("poll.failed", attempt_id=attempt_id, reason=str(exc))
-                return
-            if record is not None:
-                await merge_facts(deps, attempt_id, facts_from_conversation(record), "poll")
+            except Exception:
+                # One call we cannot ask about or merge never stops the others being polled.
+                log.exception("poll.record_failed", attempt_id=attempt_id)
 
     await asyncio.gather(*(one(a, c) for a, c in rows if a is not None and c is not None))
     return len(rows)
@@ -99,8 +104,12 @@ async def reconcile_unknown(deps: Deps, *, limit: int = 100) -> int:
         ).all()
     resolved = 0
     for attempt, contact, campaign in rows:
-        if await _resolve_one(deps, attempt, contact, campaign, now):
-            resolved += 1
+        try:
+            if await _resolve_one(deps, attempt, contact, campaign, now):
+                resolved += 1
+        except Exception:
+            # One attempt we cannot resolve never stops the others; it is tried again next pass.
+            log.exception("reconcile.record_failed", attempt_id=attempt.id)
     return resolved
 
 
@@ -155,19 +164,30 @@ async def _resolve_one(
     if (now - started).total_seconds() < deps.settings.unknown_grace_secs:
         return False
     # No call exists: the attempt never reached anyone. Dial it again — unless its campaign was
-    # canceled meanwhile, in which case it ends here.
-    canceled = campaign.status == "canceled"
+    # canceled meanwhile, in which case it ends here. Counted as a failure: an attempt that ends
+    # up here again and again (its dialer dies every time) is parked, not redialled forever.
+    if campaign.status != "canceled":
+        moved = await count_failure(
+            deps,
+            attempt.id,
+            [AttemptState.UNKNOWN, AttemptState.DIALING],
+            NO_CALL_FOUND,
+            "no call found at the provider after the grace period",
+            undo_count=True,
+            delay_secs=0.0,
+        )
+        if moved is not None:
+            log.info("reconcile.released", attempt_id=attempt.id, state=moved.value)
+        return moved is not None
     async with deps.db.session() as s:
         released = await transition(
             s,
             attempt.id,
             [AttemptState.UNKNOWN, AttemptState.DIALING],
-            AttemptState.CANCELED if canceled else AttemptState.SCHEDULED,
+            AttemptState.CANCELED,
             due_at=now,
             queued_at=None,
-            error="campaign canceled"
-            if canceled
-            else "no call found at the provider after the grace period",
+            error="campaign canceled",
         )
         if released:
             db_contact = await s.get(Contact, contact.id)
@@ -177,9 +197,8 @@ async def _resolve_one(
         await deps.limiter.release(
             attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
         )
-        if canceled:
-            await finish_attempt(deps, attempt.id)
-        log.info("reconcile.released", attempt_id=attempt.id, canceled=canceled)
+        await finish_attempt(deps, attempt.id)
+        log.info("reconcile.released", attempt_id=attempt.id, canceled=True)
     return released
 
 
@@ -206,12 +225,14 @@ async def recover_lost_leases(deps: Deps, *, limit: int = 200) -> int:
     for attempt_id, conversation_id in lost:
         try:
             record = await deps.provider.get_conversation(conversation_id)
+            if record is not None:
+                log.warning("lease.lost", attempt_id=attempt_id, conversation_id=conversation_id)
+                await merge_facts(deps, attempt_id, facts_from_conversation(record), "lease")
         except ProviderError as exc:
             log.warning("lease.poll_failed", attempt_id=attempt_id, reason=str(exc))
-            continue
-        if record is not None:
-            log.warning("lease.lost", attempt_id=attempt_id, conversation_id=conversation_id)
-            await merge_facts(deps, attempt_id, facts_from_conversation(record), "lease")
+        except Exception:
+            # One call we cannot ask about never stops the others (see `poll_stale`).
+            log.exception("lease.record_failed", attempt_id=attempt_id)
     return len(lost)
 
 

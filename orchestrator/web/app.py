@@ -27,6 +27,7 @@ from orchestrator.web.routes import (
     contacts,
     dashboard,
     health,
+    parked,
     personalization,
     reports,
     signin,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
     app.include_router(campaigns.router)
     app.include_router(contacts.router)
     app.include_router(calls.router)
+    app.include_router(parked.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)
     app.include_router(signin.router)

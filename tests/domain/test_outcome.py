@@ -260,3 +260,21 @@ def test_a_twilio_duration_that_is_not_ascii_digits_is_ignored(duration: str) ->
 def test_a_twilio_duration_in_ascii_digits_is_kept() -> None:
     facts = facts_from_twilio_status({"CallStatus": "completed", "CallDuration": "042"})
     assert facts.duration_secs == 42.0
+
+
+def test_provider_text_that_cannot_be_stored_is_kept_escaped() -> None:
+    # A polled record's JSON may hold "\ud83d" or "\u0000"; PostgreSQL refuses NUL in text and no
+    # UTF-8 encoder takes a lone surrogate: stored raw, the merge of the call would always fail.
+    facts = facts_from_conversation(
+        {
+            "status": "done",
+            "metadata": {"termination_reason": "hangup\x00"},
+            "analysis": {
+                "transcript_summary": "Talked \ud83d",
+                "data_collection_results": {"note": {"value": "x\x00"}},
+            },
+        }
+    )
+    assert facts.summary == "Talked \\ud83d"
+    assert facts.termination_reason == "hangup\\u0000"
+    assert facts.data_collection == {"note": "x\\u0000"}

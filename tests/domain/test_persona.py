@@ -48,7 +48,17 @@ def test_omitted_and_blank_fields_are_not_overridden() -> None:
 
 @pytest.mark.parametrize(
     "fields",
-    [{"speed": 2}, {"stability": 1.5}, {"language": "English"}, {"voice": "x"}, {}],
+    [
+        {"speed": 2},
+        {"stability": 1.5},
+        {"language": "English"},
+        {"voice": "x"},
+        {},
+        # Sent with every call of the persona: text the provider cannot take stops start-up.
+        {"prompt": "Be kind\x00"},
+        {"first_message": "Hi \x1b[31m"},
+        {"voice_id": "v\ufffe"},
+    ],
 )
 def test_invalid_personas_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValidationError):

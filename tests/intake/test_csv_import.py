@@ -686,3 +686,36 @@ async def test_a_column_the_file_lacks_keeps_the_stored_value(
     assert contact.variables == {"customer_name": "Ada L", "balance": 12.5, "vip": True}
     assert contact.timezone == "America/New_York"
     assert contact.overrides == {"agent": {"language": "fr"}}
+
+
+async def test_cells_and_headers_with_invalid_text_are_refused_naming_the_column(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    from tests.factories import make_campaign
+
+    await make_campaign(db, "spring")
+    text = (
+        "external_id,phone_number,customer_name,note\x01\n"
+        "crm-1,+14155550123,Ada,\n"  # 2 ok (the refused column is empty)
+        "crm-2,+14155550124,Bo\x00b,\n"  # 3 NUL in a cell
+        "crm\x1b-3,+14155550125,Cy,\n"  # 4 control character in the id
+        "crm-4,+14155550126,\ufffe,\n"  # 5 noncharacter
+        "crm-5,+14155550127,Dee,hello\n"  # 6 a value in a column whose name is refused
+    )
+    rejects = tmp_path / "rejects.csv"
+    summary = await import_csv(db, settings, write(tmp_path, text), "spring", rejects_path=rejects)
+    assert summary.accepted == 1 and summary.rejected == 4
+    errors = {(e.line, e.field): e.reason for e in summary.errors}
+    assert "NUL" in errors[3, "customer_name"]
+    assert "control character U+001B" in errors[4, "external_id"]
+    assert "noncharacter U+FFFE" in errors[5, "customer_name"]
+    assert "control character U+0001" in errors[6, "note\\u0001"]
+    assert set(await contacts_by_external_id(db)) == {"crm-1"}
+    with rejects.open(newline="", encoding="utf-8") as fh:
+        written = list(csv.reader(fh))
+    assert {(row[0], row[1]) for row in written[1:]} == {
+        ("3", "customer_name"),
+        ("4", "external_id"),
+        ("5", "customer_name"),
+        ("6", "note\\u0001"),
+    }

@@ -201,3 +201,39 @@ async def test_a_payload_that_is_not_an_object_is_kept_in_its_dead_letter(
         [letter] = (await s.exec(select(DeadLetter))).all()
     assert letter.payload["payload"] == kept
     assert letter.payload["payload_type"] == type(payload).__name__
+
+
+async def test_invalid_text_in_a_job_is_dead_lettered_naming_the_field(
+    deps: Deps, db: Database
+) -> None:
+    # arq pickles the payload: any Python str arrives, a lone surrogate or a NUL included.
+    campaign = await make_campaign(db, "spring")
+    good = {
+        "campaign": campaign.id,
+        "external_id": "crm-1",
+        "phone_number": "+14155550123",
+        "variables": {"customer_name": "Ada", "secret__token": "tok_PLANTED_9\ud83d"},
+    }
+    bad: list[Any] = [
+        {**good, "variables": {**good["variables"], "note": "\ud83d"}},
+        {**good, "external_id": "crm\x00-2"},
+        {**good, "campaign": "spring\udcff"},
+        {**good, "variables": {"customer_name": "Ada", "bad\x00name": "x"}},
+    ]
+    await enqueue(deps, *bad)
+    await run_worker(deps)
+    async with db.session() as s:
+        letters = list((await s.exec(select(DeadLetter))).all())
+        contacts = (await s.exec(select(Contact))).all()
+    assert contacts == []
+    assert len(letters) == len(bad)
+    reasons = " | ".join(letter.reason for letter in letters)
+    assert "variables.note: invalid text at character 1: a lone surrogate" in reasons
+    assert "external_id: invalid text at character 4: NUL" in reasons
+    assert "campaign: invalid text" in reasons
+    assert "variables.bad\\u0000name: the name has invalid text" in reasons
+    assert "variables.secret__token: invalid text" in reasons
+    kept = repr([letter.payload for letter in letters])
+    # Kept masked and escaped: the secret is gone, the bad characters written as escapes.
+    assert "PLANTED" not in kept
+    assert "\\\\ud83d" in kept and "\ud83d" not in kept and "\x00" not in kept

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import update
 
-from orchestrator import keys
+from orchestrator import keys, metrics
 from orchestrator.personalization import records
 from orchestrator.personalization.refresher import Refresher
 from orchestrator.secretbox import SecretBox
@@ -239,3 +239,36 @@ async def test_a_change_reaches_the_record_with_real_time_passes(
         await asyncio.sleep(0.2)
     assert answer is not None
     assert answer["dynamic_variables"]["customer_name"] == "Grace"  # type: ignore[index]
+
+
+async def test_one_poison_contact_never_stops_the_others_from_getting_their_record(
+    settings: Settings, db: Database, real_redis: Redis, later: datetime
+) -> None:
+    # Stored before the text rule (or behind its back): a lone surrogate in an override makes
+    # this contact's answer impossible to encode. Every other caller must still get theirs.
+    campaign = await make_campaign(db, config={"allowed_overrides": ["first_message"]})
+    phones = [f"+1415555013{i}" for i in range(4)]
+    await make_contact(db, campaign, "crm-0", phones[0], attempt_state=None)
+    poison, _ = await make_contact(
+        db,
+        campaign,
+        "crm-poison",
+        phones[1],
+        attempt_state=None,
+        overrides={"agent": {"first_message": "Hi \ud83d"}},
+    )
+    await make_contact(db, campaign, "crm-2", phones[2], attempt_state=None)
+    refresher = _refresher(settings, db, real_redis)
+    assert await refresher.step() == 2  # a full rebuild: the poison one skipped
+    for i in (0, 2):
+        answer = await _answer(real_redis, phone=phones[i])
+        assert answer is not None and answer["user_id"] == f"crm-{i}"
+    assert await _answer(real_redis, phone=phones[1]) is None
+    # Changes keep flowing past it too.
+    await make_contact(db, campaign, "crm-3", phones[3], attempt_state=None)
+    await _touch(db, Contact, Contact.id == poison.id, updated_at=later)
+    assert await _step(refresher) >= 1
+    assert (await _answer(real_redis, phone=phones[3]))["user_id"] == "crm-3"  # type: ignore[index]
+    # Reported each time it is met (the rebuild, then the change that touched it).
+    counters = await real_redis.hgetall(metrics.COUNTERS)
+    assert int(counters[b"personalization_skipped_total"]) >= 2

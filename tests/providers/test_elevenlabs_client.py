@@ -9,7 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.errors import ProviderAmbiguous, ProviderBusy, ProviderError, ProviderRefused
+from orchestrator.errors import (
+    ProviderAmbiguous,
+    ProviderBusy,
+    ProviderError,
+    ProviderRefused,
+    RequestUnsendable,
+)
 from orchestrator.providers.elevenlabs import DialResult, ElevenLabsClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -324,3 +330,26 @@ async def test_audio_streams_bytes_or_none(make_client: Any) -> None:
     async with client.audio("conv_2") as response:
         assert response is None
     assert rec.requests[0].url.path == "/v1/convai/conversations/conv_1/audio"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"dynamic_variables": {"note": "\ud83d"}},  # a lone surrogate: no UTF-8 for it
+        {"dynamic_variables": {"ratio": float("nan")}},  # not JSON
+    ],
+)
+async def test_a_body_that_cannot_be_encoded_is_never_sent(
+    make_client: Callable[[Recorder], ElevenLabsClient], data: dict[str, Any]
+) -> None:
+    # Refused before anything leaves: a definite failure (nothing placed), never ambiguous.
+    recorder = Recorder(httpx.Response(200, json={"conversation_id": "conv_1"}))
+    client = make_client(recorder)
+    with pytest.raises(RequestUnsendable, match="could not be encoded"):
+        await dial(client, data=data)
+    with pytest.raises(RequestUnsendable):
+        await client.register_call(
+            agent_id="agent_1", from_number="+1", to_number="+2", initiation_data=data
+        )
+    assert recorder.requests == []
+    assert issubclass(RequestUnsendable, ProviderRefused)

@@ -18,9 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.initiation import redact
 from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
+from orchestrator.domain.text import escaped, text_problem
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
-from orchestrator.intake.schema import ContactsIn
+from orchestrator.intake.schema import ContactsIn, ValidText
 from orchestrator.intake.upsert import upsert_batch
 from orchestrator.secretbox import SecretBox
 from orchestrator.store import campaigns
@@ -92,7 +93,7 @@ class ContactOut(BaseModel):
     last_summary: str | None
 
 
-class OptOut(BaseModel):
+class OptOut(ValidText):
     """Why a number goes on the do-not-call list."""
 
     reason: str = Field(default="opted out via the CRM", max_length=200)
@@ -122,8 +123,19 @@ def secret_box(request: Request) -> SecretBox:
     return box
 
 
+def refuse_bad_text(field: str, value: str | int) -> None:
+    """A 422 naming `field` when `value` (a path parameter) is text we cannot carry.
+
+    Nothing stored can hold such text, and PostgreSQL refuses a NUL even in a lookup.
+    """
+    reason = text_problem(value) if isinstance(value, str) else None
+    if reason:
+        raise ApiError(422, "invalid_request", problems=[(field, reason)])
+
+
 async def campaign_or_404(s: AsyncSession, ref: str | int) -> Campaign:
     """The campaign by id or name, else a 404 answer."""
+    refuse_bad_text("campaign", ref)
     try:
         return await campaigns.get_by_ref(s, ref)
     except NotFound:
@@ -239,7 +251,8 @@ async def push_contacts(
 async def get_contact(
     campaign: str, external_id: str, request: Request, token: SupervisorToken
 ) -> ContactOut:
-    """The contact as stored; `secret__` values are never shown."""
+    """The contact as stored; `secret__` values are never shown, and text stored before the text
+    rule existed is shown escaped (`\\ud83d`) rather than failing the answer."""
     async with _state(request).db.read() as s:
         found = await campaign_or_404(s, campaign)
         contact = await _contact(s, found, external_id)
@@ -251,24 +264,29 @@ async def get_contact(
             )
         ).all()
     assert contact.id is not None
-    return ContactOut(
-        id=contact.id,
-        campaign=found.name,
-        external_id=contact.external_id,
-        phone_number=contact.phone_number,
-        timezone=contact.timezone,
-        persona=contact.persona,
-        variables=redact(contact.variables),
-        overrides=contact.overrides,
-        disposition=contact.disposition,
-        disposition_detail=contact.disposition_detail,
-        attempts_made=contact.attempts_made,
-        attempts={state: int(n) for state, n in counts},
-        last_summary=contact.last_summary,
+    return ContactOut.model_validate(
+        escaped(
+            {
+                "id": contact.id,
+                "campaign": found.name,
+                "external_id": contact.external_id,
+                "phone_number": contact.phone_number,
+                "timezone": contact.timezone,
+                "persona": contact.persona,
+                "variables": redact(contact.variables),
+                "overrides": contact.overrides,
+                "disposition": contact.disposition,
+                "disposition_detail": contact.disposition_detail,
+                "attempts_made": contact.attempts_made,
+                "attempts": {state: int(n) for state, n in counts},
+                "last_summary": contact.last_summary,
+            }
+        )
     )
 
 
 async def _contact(s: AsyncSession, campaign: Campaign, external_id: str) -> Contact:
+    refuse_bad_text("external_id", external_id)
     contact = (
         await s.exec(
             select(Contact).where(
