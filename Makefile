@@ -42,7 +42,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: install
-	$(BIN)/python -m orchestrator.bench
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from orchestrator.domain.initiation import is_secret
+from orchestrator.domain.variables import is_secret
 from orchestrator.errors import OrchestratorError
 
 _MARK = "enc:v1:"

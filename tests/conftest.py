@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port, redis_reachable
-from orchestrator.settings import AgentConfig, AgentVariable, Settings
+from orchestrator.dev.stack import free_port, redis_reachable
+from orchestrator.domain.variables import AgentConfig, AgentVariable
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 

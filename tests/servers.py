@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from orchestrator.providers.sandbox.server import running_app
+from orchestrator.dev.sandbox.server import running_app
 
 
 @contextlib.asynccontextmanager

@@ -22,8 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
 from jobs.worker import worker_options
-from orchestrator.cli import app as cli
 from orchestrator.limiter.slots import Scope
+from orchestrator.main import app as cli
 from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
 from orchestrator.redis_conn import redis_client
 from orchestrator.settings import Settings

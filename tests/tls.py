@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from orchestrator.devstack import free_port
+from orchestrator.dev.stack import free_port
 from tests.conftest import wait_started
 
 

@@ -21,8 +21,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
-from orchestrator.dialing.payload import Recalled, initiation_for
-from orchestrator.dialing.posting import (
+from orchestrator.deps import Deps
+from orchestrator.dialing.initiation import Recalled, initiation_for
+from orchestrator.dialing.send import (
     CLAIM_MARGIN_SECS,
     POST_SLACK_SECS,
     PROVIDER_BUSY_DELAY_SECS,
@@ -33,26 +34,25 @@ from orchestrator.dialing.posting import (
     post_and_record,
     undo_count,
 )
-from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
 from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
-from orchestrator.limiter.burst import budget_day
-from orchestrator.limiter.slots import Acquired
-from orchestrator.runtime import Deps
-from orchestrator.scheduling.gate import admit
-from orchestrator.scheduling.windows import place_of
-from orchestrator.secretbox import SecretsUnavailable
-from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from orchestrator.tracking.context import recall
-from orchestrator.tracking.finalize import finish_attempt
-from orchestrator.tracking.parking import (
+from orchestrator.domain.windows.contact import place_of
+from orchestrator.lifecycle.finish import finish_attempt
+from orchestrator.lifecycle.memory import recall
+from orchestrator.lifecycle.parking import (
     INFRASTRUCTURE_ERRORS,
     count_failure,
     failure_kind,
     failure_reason,
 )
+from orchestrator.limiter.burst import budget_day
+from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
+from orchestrator.limiter.slots import Acquired
+from orchestrator.rules.gate import admit
+from orchestrator.secretbox import SecretsUnavailable
+from orchestrator.store.attempts import transition
+from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 
 log = structlog.get_logger(__name__)
 

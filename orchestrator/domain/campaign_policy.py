@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from orchestrator.domain.windows import (
+from orchestrator.domain.windows.rules import (
     DAYS_DOC,
     DailyHours,
     Day,

@@ -21,9 +21,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.attempt import LIVE, AttemptState
-from orchestrator.domain.initiation import clean_variables
 from orchestrator.domain.outcome import Disposition
 from orchestrator.domain.overrides import clean_overrides
+from orchestrator.domain.variables import clean_variables
 from orchestrator.errors import OrchestratorError, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, check_secrets
 from orchestrator.intake.schema import CallValues

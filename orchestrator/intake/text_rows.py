@@ -14,8 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orchestrator.domain.initiation import check_name, coerce_text, is_secret, secret_safe
 from orchestrator.domain.text import shown, text_problem
+from orchestrator.domain.variables import (
+    AgentVariable,
+    Primitive,
+    check_name,
+    coerce_text,
+    is_secret,
+    secret_safe,
+)
 from orchestrator.errors import ValidationFailed
 from orchestrator.intake.rows import (
     NO_SECRET_KEYS,
@@ -25,7 +32,6 @@ from orchestrator.intake.rows import (
     RowRules,
     check_identity,
 )
-from orchestrator.settings import AgentVariable, Primitive
 
 REQUIRED_NO_DEFAULT = "required by the agent and has no default"
 _NONE: frozenset[str] = frozenset()

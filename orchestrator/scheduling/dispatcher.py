@@ -24,18 +24,18 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
-from orchestrator.runtime import Deps
+from orchestrator.domain.windows.contact import WindowBook, place_of
+from orchestrator.lifecycle.finish import finish_attempt
+from orchestrator.lifecycle.parking import count_failure, failure_kind, failure_reason
+from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
 from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
 from orchestrator.scheduling.fairness import allocate
 from orchestrator.scheduling.unusable import unusable_policy
-from orchestrator.scheduling.windows import WindowBook, place_of
 from orchestrator.store.attempts import transition, transition_many
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.finalize import finish_attempt
-from orchestrator.tracking.parking import count_failure, failure_kind, failure_reason
 
 log = structlog.get_logger(__name__)
 

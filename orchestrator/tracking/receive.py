@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from orchestrator.domain.signing import StreamVerifier
 from orchestrator.errors import OrchestratorError, ValidationFailed
-from orchestrator.storage import Storage, Writer
+from orchestrator.recordings.store import Storage, Writer
 from orchestrator.tracking.audio_extract import AudioExtractor, AudioFormatError
 
 #: Bodies other than audio are read into memory up to this size (a long transcript fits).

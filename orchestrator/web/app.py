@@ -9,15 +9,15 @@ from arq import create_pool
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.lifecycle import notify
 from orchestrator.limiter.slots import SlotLimiter
+from orchestrator.recordings.store import FolderStorage
 from orchestrator.redis_conn import web_redis_settings
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.settings_errors import load_or_exit
-from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
-from orchestrator.tracking import notify
 from orchestrator.tracking.event_writer import EventWriter
 from orchestrator.web import errors, pages, problems, schemas
 from orchestrator.web.body_limit import BodyLimit

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.metrics import SharedCollector
+from orchestrator.recordings.store import Storage
 from orchestrator.settings import Settings
-from orchestrator.storage import Storage
 from orchestrator.store.engine import Database
 from orchestrator.tracking.event_writer import EventWriter
 

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 from sqlmodel import select
 
+from orchestrator.deps import Deps
+from orchestrator.dev.sandbox.server import RunningSandbox
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.providers.sandbox.server import RunningSandbox
-from orchestrator.runtime import Deps
 from orchestrator.scheduling.dispatcher import dispatch_once
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt

@@ -32,12 +32,7 @@ from sqlmodel import select
 
 from orchestrator.domain import signing
 from orchestrator.domain.attempt import AttemptState
-from orchestrator.domain.initiation import (
-    check_name,
-    clean_variables,
-    compose_initiation,
-    is_secret,
-)
+from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.outcome import (
     facts_from_conversation,
     facts_from_initiation_failure,
@@ -46,13 +41,20 @@ from orchestrator.domain.outcome import (
 from orchestrator.domain.overrides import BY_PATH, flatten
 from orchestrator.domain.phone import is_e164
 from orchestrator.domain.text import shown, text_problem, text_problems
+from orchestrator.domain.variables import (
+    AgentConfig,
+    AgentVariable,
+    check_name,
+    clean_variables,
+    is_secret,
+)
 from orchestrator.errors import SignatureError, ValidationFailed
 from orchestrator.intake.csv_import import CsvHeaderError, ImportSummary, import_csv
 from orchestrator.intake.rows import ContactRow, RowRules
 from orchestrator.intake.text_rows import TextRows
 from orchestrator.personalization.request import Gate, InboundRequest, Refused
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentConfig, AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.models import Campaign, Contact

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from jobs import tasks
 from orchestrator import keys
-from orchestrator.cli import app
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.main import app
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database

@@ -6,9 +6,9 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.intake import reseal as reseal_module
 from orchestrator.intake.reseal import reseal_all
+from orchestrator.main import app
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.outcome import CallFacts
-from orchestrator.runtime import Deps
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign
 from orchestrator.tracking.merge import merge_facts

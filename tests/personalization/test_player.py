@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app as cli
-from orchestrator.devstack import free_port
-from orchestrator.personalization.player import missing_variables, play
+from orchestrator.dev.player import missing_variables, play
+from orchestrator.dev.stack import free_port
+from orchestrator.main import app as cli
 from orchestrator.personalization.request import SANDBOX_PERSONALIZATION_SECRET
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database

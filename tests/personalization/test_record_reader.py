@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
+from orchestrator.dev.stack import free_port
 from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
 
 T = TypeVar("T")

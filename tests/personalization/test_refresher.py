@@ -12,10 +12,11 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 
 from orchestrator import keys, metrics
+from orchestrator.domain.variables import AgentVariable
 from orchestrator.personalization import records
 from orchestrator.personalization.refresher import Refresher
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign, Contact, ContactContext
 from tests.conftest import AGENT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
+from orchestrator.dev.stack import free_port
 from orchestrator.reports.live import live_calls
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.errors import ValidationFailed
+from orchestrator.main import app
 from orchestrator.scheduling.control import (
     cancel_campaign,
     pause_campaign,

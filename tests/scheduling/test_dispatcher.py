@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.scheduling.capacity import headroom
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
 from orchestrator.store.engine import Database

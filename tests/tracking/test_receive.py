@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from orchestrator.domain.signing import sign
 from orchestrator.errors import SignatureError, ValidationFailed
-from orchestrator.storage import FolderStorage, StorageFull
+from orchestrator.recordings.store import FolderStorage, StorageFull
 from orchestrator.tracking.audio_extract import AudioExtractor
 from orchestrator.tracking.receive import receive
 

@@ -18,11 +18,11 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from orchestrator.devstack import free_port
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import running, running_app
+from orchestrator.dev.stack import free_port
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import running, running_app
-from orchestrator.runtime import Deps, build_deps, close_deps
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, WebhookEvent

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import col
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.main import app
 from orchestrator.store.models import Attempt, Contact, WebhookEvent
 from tests.factories import make_campaign, make_contact
 from tests.web.api_support import Api

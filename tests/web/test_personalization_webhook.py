@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
+from orchestrator.dev.stack import free_port
 from orchestrator.domain.persona import Persona
 from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.personalization.refresher import Refresher

@@ -16,17 +16,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.initiation import redact
 from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
 from orchestrator.domain.text import escaped, text_problem
+from orchestrator.domain.variables import redact
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
 from orchestrator.intake.schema import ContactsIn, ValidText
 from orchestrator.intake.upsert import upsert_batch
+from orchestrator.lifecycle.finish import add_do_not_call
 from orchestrator.secretbox import SecretBox
 from orchestrator.store import campaigns
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.finalize import add_do_not_call
 from orchestrator.web.auth import CrmToken, SupervisorToken
 from orchestrator.web.idempotency import HEADER, run_once
 from orchestrator.web.problems import ApiError, Problem, json_body, responses

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from orchestrator.tracking import parking
+from orchestrator.lifecycle import parking
 from orchestrator.web.auth import CrmToken, SupervisorToken
 from orchestrator.web.problems import ApiError, responses
 from orchestrator.web.state import AppState

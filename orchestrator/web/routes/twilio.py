@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
-from orchestrator.dialing.place import TWILIO_STATUS_PATH
+from orchestrator.dialing.route import TWILIO_STATUS_PATH
 from orchestrator.tracking.event_writer import PendingEvent
 from orchestrator.web.state import AppState
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from orchestrator.domain import signing
 from orchestrator.errors import ValidationFailed
-from orchestrator.storage import StorageFull
+from orchestrator.recordings.store import StorageFull
 from orchestrator.tracking.ingest import ingest_post_call
 from orchestrator.tracking.receive import BodyTooLarge, receive
 from orchestrator.web.state import AppState
