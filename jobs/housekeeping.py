@@ -14,9 +14,8 @@ import structlog
 
 from orchestrator.deps import Deps
 from orchestrator.dialing.reconcile import reconcile_unknown
-from orchestrator.lifecycle.finish import settle_unfinished
+from orchestrator.lifecycle import release_orphans, settle_unfinished
 from orchestrator.lifecycle.notify import deliver_due
-from orchestrator.lifecycle.slots import release_orphans
 from orchestrator.personalization.refresher import Refresher
 from orchestrator.recordings.store import FolderStorage
 from orchestrator.scheduling.control import sweep_canceled

@@ -38,13 +38,13 @@ from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
 from orchestrator.domain.windows.contact import place_of
-from orchestrator.lifecycle.finish import finish_attempt
-from orchestrator.lifecycle.memory import recall
-from orchestrator.lifecycle.parking import (
+from orchestrator.lifecycle import (
     INFRASTRUCTURE_ERRORS,
     count_failure,
+    end_attempt,
     failure_kind,
     failure_reason,
+    recall,
 )
 from orchestrator.limiter.burst import budget_day
 from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
@@ -205,16 +205,9 @@ async def _prepare(deps: Deps, attempt_id: int, progress: _Progress) -> _Ready |
     today = deps.calendar.now()
     gate = await admit(deps, attempt, contact, campaign, policy, today, listed=read.listed)
     if gate.cancel_reason is not None:
-        async with deps.db.session() as s:
-            moved = await transition(
-                s,
-                attempt_id,
-                [AttemptState.QUEUED],
-                AttemptState.CANCELED,
-                error=gate.cancel_reason,
-            )
-        if moved:
-            await finish_attempt(deps, attempt_id)
+        await end_attempt(
+            deps, attempt_id, [AttemptState.QUEUED], AttemptState.CANCELED, gate.cancel_reason
+        )
         return DialResultKind.CANCELED
     if gate.not_before is not None:
         wait = deps.calendar.real_ts(gate.not_before) - deps.clock()

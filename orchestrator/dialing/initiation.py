@@ -19,7 +19,7 @@ from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.persona import persona_problem, pick_persona
 from orchestrator.domain.text import text_problems
 from orchestrator.errors import ValidationFailed
-from orchestrator.lifecycle.memory import context_variables, recall
+from orchestrator.lifecycle import context_variables, recall
 from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext
 

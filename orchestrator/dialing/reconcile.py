@@ -21,10 +21,7 @@ from orchestrator.deps import Deps
 from orchestrator.dialing.send import dial_deadline_secs
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.errors import ProviderError
-from orchestrator.lifecycle.finish import finish_attempt
-from orchestrator.lifecycle.parking import count_failure
-from orchestrator.lifecycle.unmatched import replay_unmatched
-from orchestrator.limiter.scopes import scopes_for
+from orchestrator.lifecycle import count_failure, end_attempt, replay_unmatched
 from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact
 
@@ -150,24 +147,16 @@ async def _resolve_one(
             return None
         log.info("reconcile.released", attempt_id=attempt.id, state=moved.value)
         return True
-    async with deps.db.session() as s:
-        released = await transition(
-            s,
-            attempt.id,
-            [AttemptState.UNKNOWN, AttemptState.DIALING],
-            AttemptState.CANCELED,
-            due_at=now,
-            queued_at=None,
-            error="campaign canceled",
-        )
-        if released:
-            db_contact = await s.get(Contact, contact.id)
-            if db_contact is not None and db_contact.attempts_made > 0:
-                db_contact.attempts_made -= 1
+    released = await end_attempt(
+        deps,
+        attempt.id,
+        [AttemptState.UNKNOWN, AttemptState.DIALING],
+        AttemptState.CANCELED,
+        "campaign canceled",
+        undo_count=True,
+        due_at=now,
+        queued_at=None,
+    )
     if released:
-        await deps.limiter.release(
-            attempt.id, scopes_for(deps.settings, campaign, attempt.phone_number).all
-        )
-        await finish_attempt(deps, attempt.id)
         log.info("reconcile.released", attempt_id=attempt.id, canceled=True)
     return True if released else None

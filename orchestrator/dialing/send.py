@@ -28,9 +28,7 @@ from orchestrator.errors import (
     ProviderRefused,
     RequestUnsendable,
 )
-from orchestrator.lifecycle.finish import finish_attempt
-from orchestrator.lifecycle.parking import count_failure, failure_kind
-from orchestrator.lifecycle.unmatched import replay_unmatched
+from orchestrator.lifecycle import count_failure, end_attempt, failure_kind, replay_unmatched
 from orchestrator.limiter.scopes import CallScopes
 from orchestrator.providers.elevenlabs import DialResult
 from orchestrator.settings import Settings
@@ -207,17 +205,14 @@ async def undo_count(s: AsyncSession, contact_id: int | None) -> None:
 async def fail_before_dial(
     deps: Deps, attempt_id: int, scopes: CallScopes, reason: str
 ) -> DialResultKind:
-    async with deps.db.session() as s:
-        moved = await transition(
-            s,
-            attempt_id,
-            [AttemptState.DIALING],
-            AttemptState.FAILED,
-            error=reason[:500],
-            ended_at=deps.now(),
-        )
-    await deps.limiter.release(attempt_id, scopes.all)
-    if moved:
-        await finish_attempt(deps, attempt_id)
+    await end_attempt(
+        deps,
+        attempt_id,
+        [AttemptState.DIALING],
+        AttemptState.FAILED,
+        reason,
+        scopes=scopes,
+        ended_at=deps.now(),
+    )
     log.warning("dial.refused", attempt_id=attempt_id, reason=reason)
     return DialResultKind.FAILED

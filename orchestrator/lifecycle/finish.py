@@ -7,8 +7,9 @@ idempotent and is done on every call, so a crash between commit and release cann
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -17,25 +18,20 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.deps import Deps
-from orchestrator.domain.attempt import CANCELABLE, TERMINAL, AttemptState, is_terminal
+from orchestrator.domain.attempt import TERMINAL, AttemptState, is_terminal
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.outcome import FINAL_DISPOSITIONS, Disposition
-from orchestrator.domain.retry import RetryRules, retry_delay
-from orchestrator.domain.windows.contact import place_of, window_at
+from orchestrator.lifecycle.do_not_call import add_do_not_call, opted_out
 from orchestrator.lifecycle.memory import remember
 from orchestrator.lifecycle.notify import queue_final
+from orchestrator.lifecycle.retry import plan_retry
 from orchestrator.lifecycle.slots import release_slots
 from orchestrator.limiter.burst import budget_day
-from orchestrator.store.engine import insert_missing
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
-from orchestrator.store.types import utcnow
+from orchestrator.limiter.scopes import CallScopes
+from orchestrator.store.attempts import transition
+from orchestrator.store.models import Attempt, Campaign, Contact, Outcome
 
 log = structlog.get_logger(__name__)
-
-
-def _rules(campaign: Campaign) -> RetryRules:
-    retry = policy_of(campaign.config).retry
-    return RetryRules(max_attempts=retry.max_attempts, delay_secs=dict(retry.delay_secs))
 
 
 async def finish_attempt(deps: Deps, attempt_id: int) -> None:
@@ -59,6 +55,45 @@ async def finish_attempt(deps: Deps, attempt_id: int) -> None:
     settled, outcome = await deps.bookkeeping.run(settle)
     if settled:
         await count_burst_surcharge(deps, owner, outcome)
+
+
+async def end_attempt(
+    deps: Deps,
+    attempt_id: int,
+    expected: Collection[AttemptState],
+    state: AttemptState,
+    reason: str,
+    *,
+    scopes: CallScopes | None = None,
+    undo_count: bool = False,
+    **values: Any,
+) -> bool:
+    """Stop an attempt that will place no call (or whose call never was): once, whoever asks.
+
+    Compare-and-set from one of `expected` into the terminal `state` with `reason`, then the
+    bookkeeping of `finish_attempt` (slots freed, contact updated, retry planned, CRM told).
+
+    Args:
+        scopes: slots to free even when the compare-and-set lost (a dialer that took them for a
+            claim it then could not use); the winner's slots are freed by its own end.
+        undo_count: the attempt reached nobody: it does not count against the contact's cap.
+        **values: other columns to set with the transition (`ended_at`, `due_at`...).
+
+    Returns:
+        Whether this call moved the attempt.
+    """
+    async with deps.db.session() as s:
+        moved = await transition(s, attempt_id, expected, state, error=reason[:500], **values)
+        if moved and undo_count:
+            attempt = await s.get(Attempt, attempt_id)
+            contact = await s.get(Contact, attempt.contact_id) if attempt is not None else None
+            if contact is not None and contact.attempts_made > 0:
+                contact.attempts_made -= 1
+    if scopes is not None:
+        await deps.limiter.release(attempt_id, scopes.all)
+    if moved:
+        await finish_attempt(deps, attempt_id)
+    return moved
 
 
 @dataclass(frozen=True)
@@ -174,21 +209,6 @@ async def count_burst_surcharge(deps: Deps, campaign: Campaign, outcome: Outcome
     await deps.burst.add_extra_credits(campaign.id, day, outcome.cost_credits / 2)
 
 
-def _retry_due(deps: Deps, contact: Contact, campaign: Campaign, earliest: datetime) -> datetime:
-    """`earliest`, or the next opening of the contact's calling window after it.
-
-    Planning it here keeps closed windows out of the dispatcher's due set; a window that never
-    opens again is left to the dispatcher, which cancels the attempt with the reason.
-    """
-    policy = policy_of(campaign.config)
-    calendar = deps.calendar
-    place = place_of(contact.phone_number, contact.timezone, policy.timezone)
-    window = window_at(policy, deps.settings.legal, place, calendar.at(earliest.timestamp()))
-    if window.verdict.opens_at is not None:
-        return calendar.to_real(window.verdict.opens_at)
-    return earliest
-
-
 async def _settle_contact(
     deps: Deps,
     s: AsyncSession,
@@ -225,7 +245,7 @@ async def _apply_disposition(
         await remember(s, attempt, contact, campaign, outcome)
     if contact.disposition == Disposition.DO_NOT_CALL:
         return
-    if outcome is not None and _opted_out(outcome, deps.settings.opt_out_field):
+    if outcome is not None and opted_out(outcome, deps.settings.opt_out_field):
         outcome.opted_out = True
         s.add(outcome)
         await add_do_not_call(s, attempt.phone_number, "opted out during a call")
@@ -235,21 +255,11 @@ async def _apply_disposition(
         contact.disposition = Disposition.CANCELED
         return
     successful = outcome.call_successful if outcome else attempt.call_successful
+    retry = plan_retry(deps, attempt, contact, campaign, successful)
     delay = None
-    if campaign.status == "active":
-        delay = retry_delay(_rules(campaign), state, successful, contact.attempts_made)
-    if delay is not None:
-        s.add(
-            Attempt(
-                campaign_id=campaign.id or 0,
-                contact_id=contact.id or 0,
-                seq=attempt.seq + 1,
-                phone_number=contact.phone_number,
-                due_at=_retry_due(deps, contact, campaign, now + timedelta(seconds=delay)),
-                # A retry is the same intended call: values given for it (POST /v1/calls) stay.
-                call_data=dict(attempt.call_data or {}),
-            )
-        )
+    if retry is not None:
+        delay, next_attempt = retry
+        s.add(next_attempt)
         contact.disposition = Disposition.PENDING
     elif state is AttemptState.COMPLETED:
         contact.disposition = Disposition.REACHED
@@ -266,38 +276,3 @@ async def _apply_disposition(
         retry_in=delay,
         disposition=contact.disposition,
     )
-
-
-def _opted_out(outcome: Outcome, field: str) -> bool:
-    value = outcome.data_collection.get(field)
-    return value is True or (isinstance(value, str) and value.lower() in ("true", "yes"))
-
-
-async def add_do_not_call(s: AsyncSession, phone: str, reason: str) -> int:
-    """Put `phone` on the do-not-call list and cancel every pending attempt to it, in any campaign.
-
-    Returns:
-        How many attempts were canceled.
-    """
-    # Not get-then-add: on Postgres a concurrent opt-out of the same number would collide on
-    # the key (SQLite's write lock serializes them). A number already listed keeps its reason.
-    await insert_missing(s, DoNotCall, phone_number=phone, reason=reason[:200], created_at=utcnow())
-    result: Any = await s.exec(
-        update(Attempt)
-        .where(
-            col(Attempt.phone_number) == phone,
-            col(Attempt.state).in_([st.value for st in CANCELABLE]),
-        )
-        .values(state=AttemptState.CANCELED.value, updated_at=utcnow(), retry_planned=True)
-    )
-    await s.exec(
-        update(Contact)
-        .where(
-            col(Contact.phone_number) == phone,
-            col(Contact.disposition).in_(
-                [Disposition.PENDING.value, Disposition.IN_PROGRESS.value, Disposition.PARKED.value]
-            ),
-        )
-        .values(disposition=Disposition.DO_NOT_CALL.value, updated_at=utcnow())
-    )
-    return int(result.rowcount)

@@ -24,7 +24,7 @@ from orchestrator.domain.overrides import kinds_of
 from orchestrator.domain.persona import Persona, persona_problem, pick_persona
 from orchestrator.domain.variables import AgentConfig, Primitive
 from orchestrator.errors import ValidationFailed
-from orchestrator.lifecycle.memory import context_variables
+from orchestrator.lifecycle import context_variables
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
 from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign, Contact, ContactContext

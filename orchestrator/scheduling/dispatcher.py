@@ -28,8 +28,7 @@ from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.windows.contact import WindowBook, place_of
-from orchestrator.lifecycle.finish import finish_attempt
-from orchestrator.lifecycle.parking import count_failure, failure_kind, failure_reason
+from orchestrator.lifecycle import count_failure, end_attempt, failure_kind, failure_reason
 from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
 from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
 from orchestrator.scheduling.fairness import allocate
@@ -196,13 +195,8 @@ async def _claim(
 
 
 async def _cancel(deps: Deps, attempt_id: int, reason: str) -> None:
-    async with deps.db.session() as s:
-        moved = await transition(
-            s, attempt_id, [AttemptState.SCHEDULED], AttemptState.CANCELED, error=reason[:500]
-        )
-    if moved:
+    if await end_attempt(deps, attempt_id, [AttemptState.SCHEDULED], AttemptState.CANCELED, reason):
         log.info("dispatch.canceled", attempt_id=attempt_id, reason=reason)
-        await finish_attempt(deps, attempt_id)
 
 
 async def requeue_stale(deps: Deps) -> int:

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.lifecycle.parking import count_failure, failure_kind, failure_reason
+from orchestrator.lifecycle import count_failure, failure_kind, failure_reason
 from orchestrator.store.models import Attempt, Campaign
 
 

@@ -24,7 +24,7 @@ from orchestrator.domain.outcome import (
     facts_from_initiation_failure,
     facts_from_twilio_status,
 )
-from orchestrator.lifecycle.slots import release_slots
+from orchestrator.lifecycle import release_slots
 from orchestrator.store.models import Attempt, Campaign, Outcome, WebhookEvent
 from orchestrator.store.types import utcnow
 from orchestrator.tracking.merge import Merged, after_merge, merge_in

@@ -16,13 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState, is_terminal, may_advance
 from orchestrator.domain.outcome import CallFacts
-from orchestrator.lifecycle.finish import (
+from orchestrator.lifecycle import (
     count_burst_surcharge,
     finish_attempt,
+    hold_slots,
     lock_rows,
+    release_ended,
+    release_slots,
     settle_in,
 )
-from orchestrator.lifecycle.slots import hold_slots, release_ended, release_slots
 from orchestrator.store.models import Attempt, Campaign, Outcome
 from orchestrator.store.types import utcnow
 

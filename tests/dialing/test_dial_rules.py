@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from orchestrator.dialing import dial
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.lifecycle.finish import add_do_not_call
+from orchestrator.lifecycle import add_do_not_call
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary

@@ -14,7 +14,8 @@ from orchestrator.deps import Deps, build_deps, close_deps
 from orchestrator.dialing.initiation import InitiationRefused, initiation_for
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.persona import Persona
-from orchestrator.lifecycle.memory import context_variables, remember
+from orchestrator.lifecycle import context_variables
+from orchestrator.lifecycle.memory import remember
 from orchestrator.secretbox import SecretBox, SecretsUnavailable
 from orchestrator.settings import ContextSettings, Settings
 from orchestrator.store.engine import Database

@@ -15,7 +15,7 @@ from orchestrator.dialing.initiation import initiation_for
 from orchestrator.dialing.reconcile import reconcile_unknown
 from orchestrator.dialing.send import dial_deadline_secs
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.lifecycle.slots import release_orphans
+from orchestrator.lifecycle import release_orphans
 from orchestrator.limiter.scopes import scopes_for
 from orchestrator.providers.elevenlabs import DialResult
 from orchestrator.store.engine import Database

@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.dev.demo import DEMO_CLOCK_RATE, DEMO_CLOCK_START, DEMO_TOML, run_campaign
 from orchestrator.dev.stack import LocalStack
-from orchestrator.lifecycle.finish import add_do_not_call
+from orchestrator.lifecycle import add_do_not_call
 from orchestrator.lifecycle.memory import remember
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from orchestrator.lifecycle.finish import finish_attempt, settle_unfinished
+from orchestrator.lifecycle import finish_attempt, settle_unfinished
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
 from tests.factories import make_campaign, make_contact

@@ -23,7 +23,7 @@ from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
 from orchestrator.intake.schema import ContactsIn, ValidText
 from orchestrator.intake.upsert import upsert_batch
-from orchestrator.lifecycle.finish import add_do_not_call
+from orchestrator.lifecycle import add_do_not_call
 from orchestrator.secretbox import SecretBox
 from orchestrator.store import campaigns
 from orchestrator.store.models import Attempt, Campaign, Contact
