@@ -37,7 +37,7 @@ from orchestrator.dialing.send import (
 from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
-from orchestrator.domain.windows.contact import place_of
+from orchestrator.domain.windows.location import locate
 from orchestrator.lifecycle import (
     INFRASTRUCTURE_ERRORS,
     count_failure,
@@ -137,7 +137,7 @@ async def _requeue(deps: Deps, attempt_id: int, delay: float, expected: AttemptS
 
 def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
     """Hour of day in the contact's (first) zone on the calendar, for reports."""
-    zone = place_of(contact.phone_number, contact.timezone, policy.timezone).zones[0]
+    zone = locate(contact.phone_number, contact.timezone, policy.timezone).zones[0]
     return deps.calendar.now().astimezone(ZoneInfo(zone)).hour
 
 

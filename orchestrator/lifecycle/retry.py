@@ -13,7 +13,8 @@ from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.retry import RetryRules, retry_delay
-from orchestrator.domain.windows.contact import place_of, window_at
+from orchestrator.domain.windows.contact import window_at
+from orchestrator.domain.windows.location import locate
 from orchestrator.store.models import Attempt, Campaign, Contact
 
 
@@ -52,8 +53,8 @@ def retry_due(deps: Deps, contact: Contact, campaign: Campaign, earliest: dateti
     """
     policy = policy_of(campaign.config)
     calendar = deps.calendar
-    place = place_of(contact.phone_number, contact.timezone, policy.timezone)
-    window = window_at(policy, deps.settings.legal, place, calendar.at(earliest.timestamp()))
+    location = locate(contact.phone_number, contact.timezone, policy.timezone)
+    window = window_at(policy, deps.settings.legal, location, calendar.at(earliest.timestamp()))
     if window.verdict.opens_at is not None:
         return calendar.to_real(window.verdict.opens_at)
     return earliest

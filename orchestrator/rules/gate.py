@@ -17,7 +17,8 @@ from sqlmodel import col, select
 from orchestrator.deps import Deps
 from orchestrator.domain.attempt import LIVE, TERMINAL, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy
-from orchestrator.domain.windows.contact import ContactWindow, place_of, window_at
+from orchestrator.domain.windows.contact import ContactWindow, window_at
+from orchestrator.domain.windows.location import locate
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 
 #: States in which an attempt reached the provider (it counts against per-24 h caps).
@@ -41,8 +42,8 @@ def contact_window(
     deps: Deps, contact: Contact, phone: str, policy: CampaignPolicy, now: datetime
 ) -> ContactWindow:
     """The window of `contact` (dialled at `phone`) at calendar instant `now`."""
-    place = place_of(phone, contact.timezone, policy.timezone)
-    return window_at(policy, deps.settings.legal, place, now)
+    location = locate(phone, contact.timezone, policy.timezone)
+    return window_at(policy, deps.settings.legal, location, now)
 
 
 async def admit(

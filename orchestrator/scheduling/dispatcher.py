@@ -27,7 +27,8 @@ from orchestrator import keys
 from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
-from orchestrator.domain.windows.contact import WindowBook, place_of
+from orchestrator.domain.windows.contact import WindowBook
+from orchestrator.domain.windows.location import locate
 from orchestrator.lifecycle import count_failure, end_attempt, failure_kind, failure_reason
 from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
 from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
@@ -155,8 +156,8 @@ async def _claim(
     for attempt_id, phone, zone in rows:
         assert attempt_id is not None
         try:
-            place = place_of(phone, zone, campaign.policy.timezone)
-            window = book.get(campaign.campaign_id, campaign.policy, place)
+            location = locate(phone, zone, campaign.policy.timezone)
+            window = book.get(campaign.campaign_id, campaign.policy, location)
             opens_at = None if window.verdict.open else window.verdict.opens_at
             real_opening = deps.calendar.to_real(opens_at) if opens_at is not None else None
         except Exception as exc:  # one attempt it cannot place never stops the pass

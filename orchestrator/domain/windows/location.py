@@ -1,4 +1,8 @@
-"""Where a phone number is: its time zones and its legal regions (`US`, `US-FL`).
+"""Where a contact is: the time zones to read its local time in, and its legal regions.
+
+A contact's zone is its own (explicit), else its number's (all of them when it spans several),
+else the campaign's default zone, else UTC (`locate`). A number's zones and regions (`US`,
+`US-FL`) come from `locate_number`.
 
 Zones come from `phonenumbers`; a number of a country or area code spanning several zones maps to
 all of them (the window calculator then takes the most restrictive reading). Regions are the
@@ -8,7 +12,9 @@ country code plus, for the US and Canada, the state or province of the area code
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import geocoder
@@ -53,7 +59,7 @@ def _subdivision(country: str, description: str) -> str | None:
 
 
 @lru_cache(maxsize=65536)
-def place_of_number(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def locate_number(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(time zones, regions) of a number; both empty when the number cannot be placed."""
     try:
         parsed = phonenumbers.parse(e164, None)
@@ -68,3 +74,35 @@ def place_of_number(e164: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if sub is not None:
         regions.append(f"{country}-{sub}")
     return zones, tuple(regions)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a contact is: the zones to read local time in, and the legal regions."""
+
+    zones: tuple[str, ...]
+    regions: tuple[str, ...]
+
+
+def _valid_zone(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def locate(phone: str, contact_zone: str | None, default_zone: str | None) -> Location:
+    """The contact's zones (explicit, else from the number, else the campaign's, else UTC)."""
+    number_zones, regions = locate_number(phone)
+    if _valid_zone(contact_zone):
+        assert contact_zone is not None
+        return Location((contact_zone,), regions)
+    if number_zones:
+        return Location(number_zones, regions)
+    if _valid_zone(default_zone):
+        assert default_zone is not None
+        return Location((default_zone,), regions)
+    return Location(("UTC",), regions)
