@@ -21,7 +21,8 @@ from jobs import tasks
 from jobs.housekeeping import start_loops
 from orchestrator import keys
 from orchestrator.deps import build_deps, close_deps
-from orchestrator.lifecycle.notify import UnsignedNotifications, check_signing
+from orchestrator.errors import UnsignedNotifications
+from orchestrator.lifecycle.notify import check_signing
 from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
 from orchestrator.settings import Settings

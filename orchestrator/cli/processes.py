@@ -43,7 +43,8 @@ def _check_signing(resolved: Settings) -> None:
     signed: here, before uvicorn, so a refusal is one line and not a lifespan traceback."""
     import asyncio
 
-    from orchestrator.lifecycle.notify import UnsignedNotifications, check_signing
+    from orchestrator.errors import UnsignedNotifications
+    from orchestrator.lifecycle.notify import check_signing
     from orchestrator.store.engine import Database
 
     async def check() -> None:

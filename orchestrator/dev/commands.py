@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from orchestrator.cli.base import app, console, fail, settings
+from orchestrator.errors import InvalidSettings
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import InvalidSettings, describe
+from orchestrator.settings_errors import describe
 
 sandbox_app = typer.Typer(
     help="The local provider simulator; `sandbox inbound` plays inbound calls against the "

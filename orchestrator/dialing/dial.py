@@ -38,6 +38,7 @@ from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
 from orchestrator.domain.windows.location import locate
+from orchestrator.errors import SecretsUnavailable
 from orchestrator.lifecycle import (
     INFRASTRUCTURE_ERRORS,
     count_failure,
@@ -50,7 +51,6 @@ from orchestrator.limiter.burst import budget_day
 from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
 from orchestrator.limiter.slots import Acquired
 from orchestrator.rules.gate import admit
-from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.attempts import transition
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 

@@ -18,9 +18,8 @@ from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.persona import persona_problem, pick_persona
 from orchestrator.domain.text import text_problems
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import InitiationRefused, ValidationFailed
 from orchestrator.lifecycle import context_variables, recall
-from orchestrator.secretbox import SecretsUnavailable
 from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext
 
 
@@ -29,14 +28,6 @@ class Recalled:
     """The context carried from the person's last call, as read (None: there is none)."""
 
     context: ContactContext | None
-
-
-class InitiationRefused(SecretsUnavailable):
-    """The initiation data can no longer be built (the configuration changed since intake).
-
-    A `SecretsUnavailable` because that is what the dialer fails an attempt on before dialing:
-    both mean "this call cannot be placed as it stands"; the message names field and reason.
-    """
 
 
 async def initiation_for(

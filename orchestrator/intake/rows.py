@@ -26,7 +26,6 @@ from pydantic import ValidationError
 from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.overrides import clean_overrides
 from orchestrator.domain.persona import Persona, persona_problem
-from orchestrator.domain.phone import InvalidPhoneNumber
 from orchestrator.domain.variables import (
     AgentConfig,
     Primitive,
@@ -34,7 +33,7 @@ from orchestrator.domain.variables import (
     is_secret,
     missing_required,
 )
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import InvalidPhoneNumber, ValidationFailed
 from orchestrator.intake.e164 import fast_e164
 from orchestrator.intake.schema import ContactIn, problems_of
 from orchestrator.settings import Settings

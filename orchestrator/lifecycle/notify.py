@@ -30,8 +30,8 @@ from orchestrator.deps import Deps
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.crm_signing import signed_headers, signer, signing_problem
 from orchestrator.domain.variables import redact
+from orchestrator.errors import UnsignedNotifications
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import InvalidSettings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import (
     Attempt,
@@ -48,10 +48,6 @@ log = structlog.get_logger(__name__)
 MAX_TRIES = 8
 BASE_DELAY_SECS = 5.0
 MAX_DELAY_SECS = 3600.0
-
-
-class UnsignedNotifications(InvalidSettings):
-    """In prod: a campaign notifies a CRM, and this process has no usable secret to sign with."""
 
 
 async def unsigned_campaigns(db: Database, env: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -23,9 +23,9 @@ from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.overrides import kinds_of
 from orchestrator.domain.persona import Persona, persona_problem, pick_persona
 from orchestrator.domain.variables import AgentConfig, Primitive
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import SecretsUnavailable, ValidationFailed
 from orchestrator.lifecycle import context_variables
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign, Contact, ContactContext
 

@@ -14,11 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from orchestrator.errors import StorageFull
+
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class StorageFull(OSError):
-    """The storage has no room left; the write was abandoned and nothing partial was kept."""
 
 
 class Writer(Protocol):

@@ -13,8 +13,8 @@ import structlog
 from sqlmodel import col, select
 
 from orchestrator.deps import Deps
-from orchestrator.errors import ProviderError
-from orchestrator.recordings.store import Storage, StorageFull
+from orchestrator.errors import ProviderError, StorageFull
+from orchestrator.recordings.store import Storage
 from orchestrator.store.models import Outcome
 from orchestrator.store.types import utcnow
 

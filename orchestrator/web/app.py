@@ -9,6 +9,7 @@ from arq import create_pool
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.errors import UnsignedNotifications
 from orchestrator.lifecycle import notify
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.recordings.store import FolderStorage
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
         if check_signing:
             try:
                 await notify.check_signing(db, resolved)
-            except notify.UnsignedNotifications:
+            except UnsignedNotifications:
                 await db.dispose()
                 raise
         queue = await create_pool(

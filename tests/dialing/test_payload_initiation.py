@@ -11,12 +11,13 @@ import pytest
 from pydantic import SecretStr
 
 from orchestrator.deps import Deps, build_deps, close_deps
-from orchestrator.dialing.initiation import InitiationRefused, initiation_for
+from orchestrator.dialing.initiation import initiation_for
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.persona import Persona
+from orchestrator.errors import InitiationRefused, SecretsUnavailable
 from orchestrator.lifecycle import context_variables
 from orchestrator.lifecycle.memory import remember
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import ContextSettings, Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext, Outcome

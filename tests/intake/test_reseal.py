@@ -6,10 +6,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from orchestrator.errors import SecretsUnavailable
 from orchestrator.intake import reseal as reseal_module
 from orchestrator.intake.reseal import reseal_all
 from orchestrator.main import app
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact

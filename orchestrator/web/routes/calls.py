@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.errors import ValidationFailed
-from orchestrator.intake.calls import CallRefused, check_call_values, schedule_call
+from orchestrator.errors import CallRefused, ValidationFailed
+from orchestrator.intake.calls import check_call_values, schedule_call
 from orchestrator.intake.rows import RowRules, validate_row
 from orchestrator.intake.schema import CallIn
 from orchestrator.store.models import Attempt, Campaign, Contact

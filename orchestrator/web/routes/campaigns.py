@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import CampaignExists, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignCreate,
     CampaignOut,
@@ -76,7 +76,7 @@ async def create(
     async def work(s: AsyncSession) -> tuple[int, dict[str, Any]]:
         try:
             campaign = await repo.create_campaign(s, name, config=config, **columns)
-        except repo.CampaignExists as exc:
+        except CampaignExists as exc:
             raise ApiError(409, "conflict", str(exc)) from None
         return 201, saved(campaign, state.settings).model_dump(mode="json")
 

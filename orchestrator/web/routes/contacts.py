@@ -16,10 +16,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
+from orchestrator.domain.phone import normalize_e164
 from orchestrator.domain.text import escaped, text_problem
 from orchestrator.domain.variables import redact
-from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.errors import InvalidPhoneNumber, NotFound, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
 from orchestrator.intake.schema import ContactsIn, ValidText
 from orchestrator.intake.upsert import upsert_batch

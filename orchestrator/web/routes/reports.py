@@ -11,12 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import PricingError, ValidationFailed
 from orchestrator.reports.build import ReportConfig, build_report
 from orchestrator.reports.export import contacts_csv, report_csv
 from orchestrator.reports.live import live_calls
 from orchestrator.reports.model import Report
-from orchestrator.reports.pricing import PricingError
 from orchestrator.reports.scope import make_scope
 from orchestrator.store import campaigns
 from orchestrator.web.auth import SupervisorToken

@@ -13,16 +13,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from orchestrator.errors import AccessDenied
 from orchestrator.store.tokens import find_token
 from orchestrator.web.pages import page_headers, refuse_token_in_address, sign_in_page
-from orchestrator.web.sessions import (
-    PATH,
-    SessionCsrf,
-    SignInCsrf,
-    SignInRequired,
-    end_session,
-    start_session,
-)
+from orchestrator.web.sessions import PATH, SessionCsrf, SignInCsrf, end_session, start_session
 from orchestrator.web.state import AppState
 
 router = APIRouter(
@@ -54,9 +48,9 @@ async def login(
         async with state.db.quick() as s:
             found = await find_token(s, secret)
     if found is None:
-        raise SignInRequired(401, "That token is unknown or revoked.")
+        raise AccessDenied(401, "That token is unknown or revoked.")
     if found.scope not in SIGN_IN_SCOPES:
-        raise SignInRequired(
+        raise AccessDenied(
             403,
             f"A {found.scope} token cannot open the dashboard (it is for the CRM's API); "
             "sign in with a supervisor token.",

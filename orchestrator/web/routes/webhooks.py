@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from orchestrator.domain import signing
-from orchestrator.errors import ValidationFailed
-from orchestrator.recordings.store import StorageFull
+from orchestrator.errors import BodyTooLarge, StorageFull, ValidationFailed
 from orchestrator.tracking.ingest import ingest_post_call
-from orchestrator.tracking.receive import BodyTooLarge, receive
+from orchestrator.tracking.receive import receive
+from orchestrator.web.body_limit import too_large_answer
 from orchestrator.web.state import AppState
 
 router = APIRouter(tags=["webhooks"])
@@ -43,7 +43,7 @@ async def post_call(request: Request) -> Any:
             future_secs=settings.webhook_future_tolerance_secs,
         )
     except BodyTooLarge as exc:
-        return JSONResponse({"error": "body_too_large", "reason": str(exc)}, status_code=413)
+        return JSONResponse(too_large_answer(exc.limit), status_code=413)
     except StorageFull as exc:
         # Not accepted, so nothing is lost: the provider may retry, and the poller fetches
         # recordings that never arrived.
