@@ -2,7 +2,7 @@
 
 When a contact's disposition becomes final, a notification row is written in the same transaction
 (so it can't be lost or sent for a change that rolled back). The worker POSTs it signed the
-Standard Webhooks way (`domain/crm_signing.py`: `webhook-id` stable across retries,
+Standard Webhooks way (`domain/signing.py`: `webhook-id` stable across retries,
 `webhook-timestamp`, `webhook-signature`), retries with exponential backoff, and dead-letters it
 after its last try.
 
@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.deps import Deps
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.crm_signing import signed_headers, signer, signing_problem
+from orchestrator.domain.signing import signed_headers, signer, signing_problem
 from orchestrator.domain.variables import redact
 from orchestrator.errors import UnsignedNotifications
 from orchestrator.settings import Settings
