@@ -1,4 +1,9 @@
-"""Long-lived clients of a worker or web process, built once and passed down."""
+"""The long-lived clients of a process (worker, web, CLI), built once and passed down.
+
+`Deps` is the one container: the worker's jobs get it from arq's ctx, the web's routes through
+the `Annotated` dependencies of `web/deps.py`, commands build their own. What only the web needs
+(its metrics, the event writer, the recordings store) sits beside it in `web/state.AppState`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from redis.asyncio import Redis
 
 from orchestrator import keys
@@ -67,9 +73,25 @@ class Deps:
         return job is not None
 
 
-def build_deps(settings: Settings, redis: Redis, *, queue: Any = None) -> Deps:
-    """Create every client from the settings (the caller closes them with `close_deps`)."""
-    db = Database(settings.database_url)
+def build_deps(
+    settings: Settings,
+    redis: Redis,
+    *,
+    queue: Any = None,
+    db: Database | None = None,
+    provider_transport: httpx.AsyncBaseTransport | None = None,
+) -> Deps:
+    """Create every client from the settings (the caller closes them with `close_deps`).
+
+    Args:
+        redis: the process's Redis client (the caller owns and closes it).
+        queue: an arq `ArqRedis` to enqueue jobs with (a worker's own connection; the web's pool).
+        db: the database to use, when the caller opens it with options of its own (the web's
+            writes go first); by default one is opened from `settings.database_url`.
+        provider_transport: the HTTP transport of the provider's client (tests pass the sandbox
+            app in process, `httpx.ASGITransport`); by default real HTTP.
+    """
+    db = db if db is not None else Database(settings.database_url)
     return Deps(
         settings=settings,
         db=db,
@@ -78,6 +100,7 @@ def build_deps(settings: Settings, redis: Redis, *, queue: Any = None) -> Deps:
             base_url=settings.effective_base_url,
             api_key=settings.effective_api_key,
             timeout=settings.provider_timeout_secs,
+            transport=provider_transport,
         ),
         limiter=SlotLimiter(redis),
         waiter=SlotWaiter(redis),

@@ -9,12 +9,11 @@ from arq import create_pool
 from fastapi import FastAPI
 
 from orchestrator import __version__
+from orchestrator.deps import build_deps, close_deps
 from orchestrator.errors import UnsignedNotifications
 from orchestrator.lifecycle import notify
-from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.recordings.store import FolderStorage
 from orchestrator.redis_conn import web_redis_settings
-from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.settings_errors import load_or_exit
 from orchestrator.store.engine import Database
@@ -66,14 +65,12 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
             web_redis_settings(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
+        deps = build_deps(resolved, queue, queue=queue, db=db)
         app.state.orch = AppState(
-            settings=resolved,
-            db=db,
-            queue=queue,
+            deps=deps,
             metrics=WebMetrics(),
             storage=FolderStorage(resolved.audio_dir),
             events=EventWriter(db, queue, resolved),
-            slots=SlotLimiter(queue),
         )
         await app.state.orch.events.start()
         personalizer = personalization.open_personalization(
@@ -84,8 +81,8 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
         finally:
             await personalizer.close()
             await app.state.orch.events.stop()
+            await close_deps(deps)  # the database included
             await queue.aclose()
-            await db.dispose()
 
     app = FastAPI(
         title="Call orchestrator",
@@ -97,7 +94,6 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
     errors.install(app)
     problems.install(app)
     pages.install(app)
-    app.state.secret_box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
     app.add_middleware(BodyLimit, limit=resolved.max_body_bytes)
     app.add_middleware(BodyLimit, limit=16_384, prefix="/dashboard/")  # the browser forms
     # First: the inbound webhook answers while a phone rings, so it is matched before the rest.

@@ -34,6 +34,7 @@ from orchestrator.store.web_sessions import (
     touch_session,
 )
 from orchestrator.web.csrf import csrf_token, require_csrf
+from orchestrator.web.deps import app_state
 from orchestrator.web.state import AppState
 
 #: The session cookie, and the sign-in form's pre-session cookie (its CSRF token's key).
@@ -60,8 +61,7 @@ class BrowserSession:
 
 
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 def over_https(request: Request) -> bool:

@@ -1,4 +1,4 @@
-"""Resources of the web process, created in the lifespan and kept on `app.state.orch`."""
+"""Resources of the web process, created in the lifespan; routes reach them via `web/deps.py`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from orchestrator.deps import Deps
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.metrics import SharedCollector
 from orchestrator.recordings.store import Storage
@@ -38,13 +39,29 @@ class WebMetrics:
 
 @dataclass
 class AppState:
-    """What every request handler may use."""
+    """What every request handler may use: the process's `Deps`, and what only the web needs."""
 
-    settings: Settings
-    db: Database
-    queue: Any
+    deps: Deps
     metrics: WebMetrics
     storage: Storage
     events: EventWriter
-    #: Frees a call's slots on news of its end (see `tracking/ingest.py`); None: no Redis.
-    slots: SlotLimiter | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings (`deps.settings`)."""
+        return self.deps.settings
+
+    @property
+    def db(self) -> Database:
+        """The database (`deps.db`; the web's writes go first, see `store/write_turns.py`)."""
+        return self.deps.db
+
+    @property
+    def queue(self) -> Any:
+        """The arq pool jobs are enqueued with (`deps.queue`)."""
+        return self.deps.queue
+
+    @property
+    def slots(self) -> SlotLimiter:
+        """Frees a call's slots on news of its end (see `tracking/ingest.py`)."""
+        return self.deps.limiter

@@ -84,7 +84,7 @@ async def hook(
 
 
 async def _rebuild(hook: Hook) -> None:
-    await Refresher(hook.settings, hook.db, hook.redis, hook.app.state.secret_box).rebuild()
+    await Refresher(hook.settings, hook.db, hook.redis, hook.app.state.orch.deps.box).rebuild()
 
 
 async def test_precomputed_answer_is_served_on_a_hit(hook: Hook) -> None:

@@ -28,6 +28,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.store import campaigns
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import app_deps, app_state
 from orchestrator.web.idempotency import HEADER, run_once
 from orchestrator.web.problems import ApiError, Problem, json_body, responses
 from orchestrator.web.state import AppState
@@ -113,14 +114,12 @@ class DoNotCallAnswer(BaseModel):
 
 
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 def secret_box(request: Request) -> SecretBox:
     """The app's key ring for `secret__` values (built once, in `create_app`)."""
-    box: SecretBox = request.app.state.secret_box
-    return box
+    return app_deps(request).box
 
 
 def refuse_bad_text(field: str, value: str | int) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from orchestrator.lifecycle import parking
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import app_state
 from orchestrator.web.problems import ApiError, responses
 from orchestrator.web.state import AppState
 
@@ -61,8 +62,7 @@ class Requeued(BaseModel):
 
 
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 @router.get(

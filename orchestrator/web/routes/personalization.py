@@ -133,7 +133,7 @@ def open_personalization(
     app: FastAPI, settings: Settings, db: Database, metrics: WebMetrics
 ) -> Personalizer:
     """Build the route's state on `app` (in the lifespan); the caller closes the result."""
-    box: SecretBox = app.state.secret_box
+    box: SecretBox = app.state.orch.deps.box
     personalizer = Personalizer.open(settings, db, box, metrics.registry)
     gate = Gate.from_settings(settings)
     if not gate.configured:

@@ -13,7 +13,7 @@ from orchestrator.errors import BodyTooLarge, StorageFull, ValidationFailed
 from orchestrator.tracking.ingest import ingest_post_call
 from orchestrator.tracking.receive import receive
 from orchestrator.web.body_limit import too_large_answer
-from orchestrator.web.state import AppState
+from orchestrator.web.deps import State
 
 router = APIRouter(tags=["webhooks"])
 
@@ -27,9 +27,8 @@ router = APIRouter(tags=["webhooks"])
         503: {"description": "the recording could not be stored; retry later"},
     },
 )
-async def post_call(request: Request) -> Any:
+async def post_call(request: Request, state: State) -> Any:
     """Receive `post_call_transcription`, `post_call_audio` and `call_initiation_failure`."""
-    state: AppState = request.app.state.orch
     settings = state.settings
     started = time.perf_counter()
     try:
