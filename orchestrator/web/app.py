@@ -12,6 +12,7 @@ from orchestrator import __version__
 from orchestrator.deps import build_deps, close_deps
 from orchestrator.errors import UnsignedNotifications
 from orchestrator.lifecycle import notify
+from orchestrator.metrics.web import WebMetrics
 from orchestrator.recordings.store import FolderStorage
 from orchestrator.redis_conn import web_redis_settings
 from orchestrator.settings import Settings
@@ -34,7 +35,7 @@ from orchestrator.web.routes import (
     twilio,
     webhooks,
 )
-from orchestrator.web.state import AppState, WebMetrics
+from orchestrator.web.state import AppState
 
 
 def create_app(settings: Settings | None = None, *, check_signing: bool = True) -> FastAPI:

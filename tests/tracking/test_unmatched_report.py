@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from typer.testing import CliRunner
 
 from orchestrator.main import app
-from orchestrator.metrics import gather
+from orchestrator.metrics.shared import gather
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import WebhookEvent

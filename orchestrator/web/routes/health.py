@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from orchestrator.metrics import gather
+from orchestrator.metrics.shared import gather
 from orchestrator.web.deps import State
 
 router = APIRouter(tags=["health"])

@@ -22,13 +22,13 @@ from starlette.types import Receive, Scope, Send
 
 from orchestrator import __version__
 from orchestrator.errors import PersonalizationRefused
+from orchestrator.metrics.web import WebMetrics
 from orchestrator.personalization.lookup import Personalizer
 from orchestrator.personalization.request import Gate
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.web.body_limit import too_large_answer
-from orchestrator.web.state import WebMetrics
 
 log = structlog.get_logger(__name__)
 
