@@ -30,7 +30,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from benchmarks import Figure
-from orchestrator.dev.demo import SAMPLE_AGENT_TOML
+from orchestrator.dev.profile import SAMPLE_AGENT_TOML
 from orchestrator.dev.stack import LocalStack
 from orchestrator.domain.calendar import calendar_from
 from orchestrator.domain.campaign_policy import CallingHours, CampaignPolicy

@@ -24,29 +24,14 @@ from typing import Any
 import httpx
 
 from benchmarks import Figure
+from orchestrator.dev.profile import SAMPLE_AGENT_TOML
 from orchestrator.dev.stack import LocalStack
 
 CSV_ROWS = 100_000
 HTTP_BATCHES = 100
 HTTP_BATCH = 1_000
 
-AGENT_TOML = """
-agent_id = "agent_sandbox"
-[agents.agent_sandbox.variables.customer_name]
-type = "string"
-[agents.agent_sandbox.variables.plan]
-type = "string"
-default = "basic"
-[agents.agent_sandbox.variables.balance]
-type = "number"
-default = 0
-[agents.agent_sandbox.variables.visits]
-type = "integer"
-default = 0
-[agents.agent_sandbox.variables.vip]
-type = "boolean"
-default = false
-"""
+AGENT_TOML = '\nagent_id = "agent_sandbox"\n' + SAMPLE_AGENT_TOML
 
 _US_AREAS = ("212", "305", "312", "415", "503", "617", "646", "702", "713", "808")
 _UK_AREAS = ("20 7946", "161 496", "131 496", "117 496")

@@ -27,7 +27,7 @@ from sqlalchemy import insert
 
 from benchmarks import Figure
 from benchmarks.loadgen import LoadResult, build_request, run_load
-from orchestrator.dev.demo import SAMPLE_AGENT_TOML
+from orchestrator.dev.profile import SAMPLE_AGENT_TOML
 from orchestrator.dev.stack import LocalStack, StackError
 from orchestrator.personalization.request import SANDBOX_PERSONALIZATION_SECRET
 from orchestrator.store.engine import Database

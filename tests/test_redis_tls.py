@@ -31,7 +31,7 @@ from orchestrator.settings import Settings
 from orchestrator.settings_errors import load_checked
 from orchestrator.store.engine import Database
 from orchestrator.web.app import create_app
-from tests.servers import serve
+from tests.support.servers import serve
 
 #: A guard against hanging only (a refused certificate used to be retried for minutes).
 PROMPTLY = 30.0

@@ -38,8 +38,8 @@ from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 from orchestrator.store.tokens import create_token
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign
-from tests.servers import serve
+from tests.support.factories import make_campaign
+from tests.support.servers import serve
 
 SECRETS = {
     "csv": "tok_PLANTED_csv_5c1e7a",

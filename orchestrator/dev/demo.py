@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import select
 
+from orchestrator.dev.profile import SAMPLE_AGENT_TOML
 from orchestrator.dev.stack import LocalStack
 from orchestrator.intake.csv_import import import_csv
 from orchestrator.reports.campaign import CampaignReport, campaign_report
@@ -36,24 +37,6 @@ from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 
 CAMPAIGN = "demo"
-
-#: The variables the bundled sample contacts carry, declared for the sandbox's agent; shared by
-#: the demo profile, the benchmarks and the end-to-end tests.
-SAMPLE_AGENT_TOML = """[agents.agent_sandbox.variables.customer_name]
-type = "string"
-[agents.agent_sandbox.variables.plan]
-type = "string"
-default = "basic"
-[agents.agent_sandbox.variables.balance]
-type = "number"
-default = 0
-[agents.agent_sandbox.variables.visits]
-type = "integer"
-default = 0
-[agents.agent_sandbox.variables.vip]
-type = "boolean"
-default = false
-"""
 
 DEMO_TOML = (
     """

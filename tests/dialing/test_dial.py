@@ -14,7 +14,7 @@ from orchestrator.limiter.scopes import scopes_for
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 #: Every call is answered and lasts long (10 s wall at the stack's time scale): calls stay live.
 LONG_CALLS = {

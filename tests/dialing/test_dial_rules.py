@@ -15,7 +15,7 @@ from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary
 from tests.dialing.test_dial import LONG_CALLS
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 NY = ZoneInfo("America/New_York")
 

@@ -18,7 +18,7 @@ from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.tracking.poller import poll_stale
 from tests.dialing.conftest import StackFactory, sandbox_dials
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 #: A stored variable value no intake accepts now (JSON "\ud83d"): planted as old data would be.
 POISON = {"customer_name": "\ud83d"}

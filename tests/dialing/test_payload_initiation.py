@@ -22,7 +22,7 @@ from orchestrator.settings import ContextSettings, Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext, Outcome
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 KEY = SecretBox.generate_key()
 PERSONAS = {

@@ -15,7 +15,7 @@ from orchestrator.store.models import Attempt, Outcome
 from orchestrator.tracking.missing_audio import fetch_missing
 from orchestrator.tracking.poller import poll_stale
 from tests.dialing.conftest import StackFactory
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 ANSWERED = {
     "success": 1.0,

@@ -24,7 +24,7 @@ from orchestrator.tracking.events import EventResult, process_event
 from orchestrator.tracking.poller import recover_lost_leases
 from tests.dialing.conftest import StackFactory, sandbox_dials
 from tests.dialing.test_dial import LONG_CALLS
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 
 async def attempt_row(db: Database, attempt_id: int) -> Attempt:

@@ -16,7 +16,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 HEADER = "external_id,phone_number,timezone,customer_name,balance,visits,vip,system__x\n"
 
@@ -691,7 +691,7 @@ async def test_a_column_the_file_lacks_keeps_the_stored_value(
 async def test_cells_and_headers_with_invalid_text_are_refused_naming_the_column(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    from tests.factories import make_campaign
+    from tests.support.factories import make_campaign
 
     await make_campaign(db, "spring")
     text = (

@@ -29,7 +29,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact, DeadLetter
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = SecretBox.generate_key()

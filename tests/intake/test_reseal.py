@@ -14,7 +14,7 @@ from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 
 async def test_every_secret_is_resealed_with_the_newest_key(

@@ -21,9 +21,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.dev.stack import free_port
 from orchestrator.errors import RedisUnavailable
 from orchestrator.personalization.record_reader import RecordReader
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign, Contact, ContactContext
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 KEY = SecretBox.generate_key()
 PHONE = "+14155550123"

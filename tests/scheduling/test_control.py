@@ -21,8 +21,8 @@ from orchestrator.scheduling.dispatcher import dispatch_once
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.models import Attempt, Campaign, Contact
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 
 async def states(db: Database) -> dict[str, str]:

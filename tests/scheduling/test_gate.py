@@ -12,8 +12,8 @@ from orchestrator.domain.windows.rules import LegalBounds, LegalRule
 from orchestrator.rules.gate import admit
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import TUESDAY_MIDDAY, TUESDAY_NIGHT, DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 NY = ZoneInfo("America/New_York")
 MIAMI = "+13055550123"

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.dev.stack import StackError, free_port
+from orchestrator.dev.stack import StackError
+from tests.support.ports import free_port
 
 #: The system user Debian's package runs the server as; used when we are root.
 SYSTEM_USER = "postgres"

@@ -20,7 +20,7 @@ from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome, WebhookEvent
 from orchestrator.tracking.events import EventResult, process_event
 from orchestrator.tracking.merge import merge_facts
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 CONV = "conv_test_1"
 

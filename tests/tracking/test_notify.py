@@ -32,8 +32,8 @@ from orchestrator.store.models import Attempt, DeadLetter, Notification, Webhook
 from orchestrator.store.tokens import create_token
 from orchestrator.tracking.events import process_event
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign, make_contact
-from tests.servers import serve
+from tests.support.factories import make_campaign, make_contact
+from tests.support.servers import serve
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from orchestrator.dev.stack import free_port
 from tests.conftest import wait_started
+from tests.support.ports import free_port
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
