@@ -33,8 +33,9 @@ test: $(STAMP) system-test-packages
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check orchestrator jobs tests
-	$(BIN)/ruff format --check orchestrator jobs tests
+	$(BIN)/ruff check orchestrator jobs tests benchmarks
+	$(BIN)/ruff format --check orchestrator jobs tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,7 +43,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: install
-	$(BIN)/python -m orchestrator.bench
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -12,22 +12,18 @@ from collections.abc import Awaitable, Callable
 import httpx
 import structlog
 
+from orchestrator.deps import Deps
+from orchestrator.dialing.reconcile import reconcile_unknown
+from orchestrator.lifecycle import release_orphans, settle_unfinished
+from orchestrator.lifecycle.notify import deliver_due
 from orchestrator.personalization.refresher import Refresher
-from orchestrator.runtime import Deps
+from orchestrator.recordings.store import FolderStorage
 from orchestrator.scheduling.control import sweep_canceled
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
 from orchestrator.scheduling.unusable import park_unusable
-from orchestrator.storage import FolderStorage
 from orchestrator.tracking.events import requeue_stuck
-from orchestrator.tracking.finalize import settle_unfinished
-from orchestrator.tracking.notify import deliver_due
-from orchestrator.tracking.poller import (
-    poll_stale,
-    reconcile_unknown,
-    recover_lost_leases,
-    release_orphans,
-)
-from orchestrator.tracking.recordings import fetch_missing
+from orchestrator.tracking.missing_audio import fetch_missing
+from orchestrator.tracking.poller import merge_adopted, poll_stale, recover_lost_leases
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +70,17 @@ def start_loops(
     async def dispatch() -> None:
         await dispatch_once(deps)
 
+    async def reconcile() -> None:
+        # The dialer decides each unknown dial's fate; tracking then reads the adopted calls.
+        done = await reconcile_unknown(deps)
+        await merge_adopted(deps, done.adopted)
+
     async def poll() -> None:
         # Each step on its own: one that fails (logged) never keeps the others from running.
         await _each(
             "poll",
             lambda: poll_stale(deps),
-            lambda: reconcile_unknown(deps),
+            reconcile,
             lambda: requeue_stale(deps),
             lambda: sweep_canceled(deps.db),
             lambda: settle_unfinished(deps),

@@ -6,11 +6,11 @@ from typing import Any
 
 from arq import Retry
 
+from orchestrator.deps import Deps
 from orchestrator.dialing.dial import dial_attempt as _dial
 from orchestrator.intake.jobs import enqueue_call_payload
-from orchestrator.runtime import Deps
+from orchestrator.lifecycle.parking import INFRASTRUCTURE_ERRORS, PARKED_EVENT, count_event_failure
 from orchestrator.tracking.events import EventResult, process_event
-from orchestrator.tracking.parking import INFRASTRUCTURE_ERRORS, PARKED_EVENT, count_event_failure
 
 #: How many times an event for a not-yet-known conversation is retried before it waits as
 #: unmatched (the dial that created the conversation may still be committing).

@@ -20,12 +20,13 @@ from redis.exceptions import WatchError
 from jobs import tasks
 from jobs.housekeeping import start_loops
 from orchestrator import keys
+from orchestrator.deps import build_deps, close_deps
+from orchestrator.errors import UnsignedNotifications
+from orchestrator.lifecycle.notify import check_signing
 from orchestrator.logs import configure_logging
 from orchestrator.redis_conn import redis_settings
-from orchestrator.runtime import build_deps, close_deps
 from orchestrator.settings import Settings
 from orchestrator.settings_errors import exit_invalid, load_or_exit
-from orchestrator.tracking.notify import UnsignedNotifications, check_signing
 
 log = structlog.get_logger(__name__)
 

@@ -3,8 +3,27 @@
 ```
 OrchestratorError
 ├── ValidationFailed          bad input; carries (field, reason) pairs — never retried
+├── InvalidPhoneNumber        a text that is not a dialable number (also a ValueError)
+├── CsvRefused                a file that cannot be imported at all (also a ValueError)
+│   └── CsvNotUtf8            not UTF-8: refused whole, before any row is stored
+├── BodyTooLarge              a request body over the cap for its route or kind
 ├── NotFound                  unknown campaign, contact, attempt
+├── Conflict                  the request is valid but the state refuses it
+│   ├── CampaignExists        the name is taken
+│   └── CallRefused           a call that cannot be placed now (`code` says why)
 ├── SignatureError            a webhook whose signature is missing, wrong or stale
+├── AccessDenied              a page without a live session, or one whose scope cannot open it
+│   └── CsrfRefused           an unsafe request without its form's current token
+├── PersonalizationRefused    a personalization request answered 4xx (status, JSON body)
+├── InvalidSettings           settings that cannot be loaded (fields and reasons, no values)
+│   └── UnsignedNotifications a campaign notifies a CRM this process cannot sign for (prod)
+├── PricingError              the pricing file is malformed or lacks the plan
+├── SecretsUnavailable        a secret to seal or open and no (matching) key
+│   └── InitiationRefused     a call's initiation data can no longer be built as it stands
+├── StorageFull               no room left for a recording (also an OSError)
+├── AudioFormatError          an audio webhook body we cannot read (also a ValueError)
+├── RedisUnavailable          the personalization reader's connection broke (a ConnectionError)
+├── ValidationWorkerError     a CSV validation worker process failed
 └── ProviderError             anything from the voice provider
     ├── ProviderRefused       a definite "no": 4xx, 429 concurrency — the call was NOT placed
     │   ├── ProviderBusy      429 too_many_concurrent_requests / system_busy — retry later
@@ -14,10 +33,16 @@ OrchestratorError
 
 Transient versus permanent is decided by type: `ProviderBusy` is retried after a delay;
 `ProviderAmbiguous` is never retried blindly (the dial POST is not idempotent) but reconciled.
-The HTTP mapping of these lives only in `orchestrator/web/`.
+Where a library's own base matters to callers (`ValueError`, `OSError`, `ConnectionError`) a
+class keeps it as a second base. The HTTP mapping of these lives only in `orchestrator/web/`
+(`web/errors.py`, and `web/problems.ApiError` for answers built by routes). Outside the tree by
+design: exceptions private to one module that never leave it (control flow), the dev kit's, and
+`redis_conn.CertificateRefused`, which must stay a redis-py `RedisError` for its retry policy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class OrchestratorError(Exception):
@@ -43,6 +68,112 @@ class NotFound(OrchestratorError):
 
 class SignatureError(OrchestratorError):
     """A webhook's signature is missing, malformed, wrong or outside the time tolerance."""
+
+
+class InvalidPhoneNumber(OrchestratorError, ValueError):
+    """The text is not a valid, dialable phone number."""
+
+
+class CsvRefused(OrchestratorError, ValueError):
+    """The file cannot be imported at all (no header, required columns missing)."""
+
+
+class CsvNotUtf8(CsvRefused):
+    """The file is not UTF-8: refused whole, before any row is stored."""
+
+
+class BodyTooLarge(OrchestratorError):
+    """A request body over the cap for its route or kind; nothing of it is kept."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the body is larger than {limit} bytes")
+
+
+class Conflict(OrchestratorError):
+    """The request is valid, but the state of what it names refuses it."""
+
+
+class CampaignExists(Conflict):
+    """A campaign with that name already exists."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a campaign named {name!r} already exists")
+
+
+class CallRefused(Conflict):
+    """The call cannot be placed: `code` says why (`do_not_call`, `call_in_progress`...)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        super().__init__(reason)
+
+
+class AccessDenied(OrchestratorError):
+    """No live session for this page (401), or one whose scope may not open it (403)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class CsrfRefused(AccessDenied):
+    """An unsafe request without the form's current token (answered 403)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(403, reason)
+        self.reason = reason
+
+
+class PersonalizationRefused(OrchestratorError):
+    """A personalization request answered with a 4xx: `status` and the JSON `payload`."""
+
+    def __init__(self, status: int, payload: Mapping[str, object]) -> None:
+        super().__init__(payload.get("reason") or payload.get("error"))
+        self.status = status
+        self.payload = payload
+
+
+class InvalidSettings(OrchestratorError):
+    """The settings cannot be loaded; the message names each field and reason, no value."""
+
+
+class UnsignedNotifications(InvalidSettings):
+    """In prod: a campaign notifies a CRM, and this process has no usable secret to sign with."""
+
+
+class PricingError(OrchestratorError):
+    """The pricing file is malformed or lacks the configured plan."""
+
+
+class SecretsUnavailable(OrchestratorError):
+    """A secret must be encrypted or decrypted but no (matching) key is configured."""
+
+
+class InitiationRefused(SecretsUnavailable):
+    """The initiation data can no longer be built (the configuration changed since intake).
+
+    A `SecretsUnavailable` because that is what the dialer fails an attempt on before dialing:
+    both mean "this call cannot be placed as it stands"; the message names field and reason.
+    """
+
+
+class StorageFull(OrchestratorError, OSError):
+    """The storage has no room left; the write was abandoned and nothing partial was kept."""
+
+
+class AudioFormatError(OrchestratorError, ValueError):
+    """The body is not a `post_call_audio` event we can read."""
+
+
+class RedisUnavailable(OrchestratorError, ConnectionError):
+    """The connection broke, or Redis answered an error."""
+
+
+class ValidationWorkerError(OrchestratorError):
+    """A validation worker process failed (the import stops; nothing of the batch is lost)."""
 
 
 class ProviderError(OrchestratorError):

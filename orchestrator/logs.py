@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator.domain.initiation import SECRET_PREFIX
+from orchestrator.domain.variables import SECRET_PREFIX
 from orchestrator.settings import Settings
 
 _PHONE = re.compile(r"\+\d{6,15}")

@@ -19,14 +19,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from orchestrator.domain.initiation import is_secret
-from orchestrator.errors import OrchestratorError
+from orchestrator.domain.variables import is_secret
+from orchestrator.errors import SecretsUnavailable
 
 _MARK = "enc:v1:"
-
-
-class SecretsUnavailable(OrchestratorError):
-    """A secret must be encrypted or decrypted but no (matching) key is configured."""
 
 
 def _sealed(name: str, value: Any) -> bool:

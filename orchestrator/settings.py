@@ -28,10 +28,8 @@ from pydantic_settings import (
 
 from orchestrator.domain.campaign_policy import RetryConfig
 from orchestrator.domain.persona import Persona, check_persona_name, check_placeholders
-from orchestrator.domain.windows import LegalBounds
-
-VariableType = Literal["string", "number", "integer", "boolean"]
-Primitive = str | int | float | bool
+from orchestrator.domain.variables import AgentConfig, check_name
+from orchestrator.domain.windows.rules import LegalBounds
 
 #: Concurrency (calls at once) by plan tier, from the provider's FAQ (reference §5).
 PLAN_CONCURRENCY: dict[str, int] = {
@@ -60,43 +58,6 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class AgentVariable(BaseModel):
-    """One dynamic variable the agent's prompt declares (`{{name}}`)."""
-
-    type: VariableType = "string"
-    default: Primitive | None = None
-    description: str = ""
-
-
-class AgentConfig(BaseModel):
-    """What we know of an agent configured on the provider's side."""
-
-    variables: dict[str, AgentVariable] = Field(default_factory=dict)
-    allowed_overrides: list[str] = Field(default_factory=list)
-
-    @field_validator("variables")
-    @classmethod
-    def _held_to_the_variable_rules(
-        cls, variables: dict[str, AgentVariable]
-    ) -> dict[str, AgentVariable]:
-        """Refuse at load what the variable rules refuse: defaults go out unchecked on every call.
-
-        Every problem is named with its variable (the error's location names the agent).
-        """
-        from orchestrator.domain.initiation import check_declaration  # the rules need settings
-
-        checked: dict[str, AgentVariable] = {}
-        problems: list[str] = []
-        for name, declared in variables.items():
-            try:
-                checked[name] = check_declaration(name, declared)
-            except ValueError as exc:
-                problems.append(f"variable {name!r}: {exc}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return checked
-
-
 class ContextSettings(BaseModel):
     """Context carried from a person's last completed call to the next, as dynamic variables.
 
@@ -115,8 +76,6 @@ class ContextSettings(BaseModel):
 
     @model_validator(mode="after")
     def _valid_names(self) -> ContextSettings:
-        from orchestrator.domain.initiation import check_name  # the rules module needs settings
-
         for name in self.variable_names():
             reason = check_name(name)
             if reason:

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
+from orchestrator.errors import InvalidSettings
 from orchestrator.settings import Settings, load_settings
 
 #: What loading the settings raises for bad input (the TOML file's syntax, an environment
@@ -28,10 +29,6 @@ LOAD_ERRORS = (ValidationError, SettingsError, tomllib.TOMLDecodeError)
 MASK = "***"
 #: Exit status of a process that stops on invalid settings (the CLI's usage-error status).
 EXIT_STATUS = 2
-
-
-class InvalidSettings(Exception):
-    """The settings cannot be loaded; the message names each field and reason, no value."""
 
 
 def _leaves(value: Any) -> Iterator[str]:

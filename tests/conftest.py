@@ -13,15 +13,17 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port, redis_reachable
-from orchestrator.settings import AgentConfig, AgentVariable, Settings
+from orchestrator.dev.stack import redis_reachable
+from orchestrator.domain.variables import AgentConfig, AgentVariable
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
+from tests.support.ports import free_port
 
 AGENT = "agent_test"
 
 #: Fixtures kept in their own modules (`tls_redis_server`).
-pytest_plugins = ("tests.tls",)
+pytest_plugins = ("tests.support.tls",)
 
 
 @pytest.fixture

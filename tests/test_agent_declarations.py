@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.domain.initiation import compose_initiation
-from orchestrator.settings import AgentConfig, Settings
+from orchestrator.domain.variables import AgentConfig
+from orchestrator.main import app
+from orchestrator.settings import Settings
 
 
 def refusal(variables: dict[str, Any]) -> str:

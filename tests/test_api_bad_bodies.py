@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.domain.campaign_policy import CallingHours
-from orchestrator.domain.windows import LOCAL_TIME_PATTERN
+from orchestrator.domain.windows.rules import LOCAL_TIME_PATTERN
 from orchestrator.web.app import create_app
 from tests.web import api_support
 from tests.web.api_support import Api

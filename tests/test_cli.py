@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.main import app
 
 AGENT_TOML = """
 agent_id = "agent_cli"

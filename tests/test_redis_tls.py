@@ -22,15 +22,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
 from jobs.worker import worker_options
-from orchestrator.cli import app as cli
+from orchestrator.errors import InvalidSettings, RedisUnavailable
 from orchestrator.limiter.slots import Scope
-from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
+from orchestrator.main import app as cli
+from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.redis_conn import redis_client
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import InvalidSettings, load_checked
+from orchestrator.settings_errors import load_checked
 from orchestrator.store.engine import Database
 from orchestrator.web.app import create_app
-from tests.servers import serve
+from tests.support.servers import serve
 
 #: A guard against hanging only (a refused certificate used to be retried for minutes).
 PROMPTLY = 30.0

@@ -7,7 +7,8 @@ import json
 import pytest
 from cryptography.fernet import Fernet
 
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.errors import SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 
 VARIABLES = {"customer_name": "Ada", "visits": 3, "secret__token": "tok_live_9f8e7d", "vip": True}
 

@@ -20,25 +20,26 @@ from pydantic import SecretStr
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app as cli
+from orchestrator.deps import build_deps, close_deps
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import running
 from orchestrator.dialing.dial import dial_attempt
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy
+from orchestrator.domain.variables import AgentVariable
 from orchestrator.intake.csv_import import import_csv
 from orchestrator.intake.jobs import enqueue_call_payload
 from orchestrator.logs import configure_logging
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import running
-from orchestrator.runtime import build_deps, close_deps
+from orchestrator.main import app as cli
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.attempts import transition
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 from orchestrator.store.tokens import create_token
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign
-from tests.servers import serve
+from tests.support.factories import make_campaign
+from tests.support.servers import serve
 
 SECRETS = {
     "csv": "tok_PLANTED_csv_5c1e7a",

@@ -104,7 +104,8 @@ def test_invalid_settings_name_the_field_without_values(
 
 
 def test_a_value_quoted_by_a_check_is_masked(tmp_path: Path) -> None:
-    from orchestrator.settings_errors import InvalidSettings, load_checked
+    from orchestrator.errors import InvalidSettings
+    from orchestrator.settings_errors import load_checked
 
     with pytest.raises(InvalidSettings) as caught:
         load_checked(_env_file=None, personas_file=str(tmp_path / "tok_PLANTED_path_e2"))

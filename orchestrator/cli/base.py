@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.errors import InvalidSettings
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import InvalidSettings, load_checked
+from orchestrator.settings_errors import load_checked
 
 app = typer.Typer(
     help="Outbound calling for ElevenLabs voice agents: intake, scheduling, dialing, tracking, "

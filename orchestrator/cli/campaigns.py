@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli.base import campaigns_app, console, err, fail, settings
-from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.errors import CampaignExists, NotFound, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignOut,
     CampaignSaved,
@@ -97,7 +97,7 @@ def _run(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     except ValidationFailed as exc:
         problems = "\n".join(f"  {field}: {reason}" for field, reason in exc.problems)
         raise fail(f"invalid campaign:\n{problems}", 2) from None
-    except (NotFound, repo.CampaignExists) as exc:
+    except (NotFound, CampaignExists) as exc:
         raise fail(str(exc)) from None
 
 

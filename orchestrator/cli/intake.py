@@ -51,7 +51,7 @@ def contacts_import(
 ) -> None:
     """Import contacts into an existing campaign; bad rows are reported (line, field, reason)
     and the rest imported. A campaign that does not exist is an error unless --create."""
-    from orchestrator.intake.csv_import import CsvHeaderError, import_csv
+    from orchestrator.intake.csv_import import CsvRefused, import_csv
     from orchestrator.store.engine import Database
 
     if not file.is_file():
@@ -86,7 +86,7 @@ def contacts_import(
 
     try:
         summary = asyncio.run(run())
-    except CsvHeaderError as exc:
+    except CsvRefused as exc:
         raise fail(f"{file}: {exc}") from None
     except NotFound:
         raise fail(_no_campaign(resolved, campaign)) from None
@@ -123,7 +123,7 @@ def _print_summary(summary: ImportSummary, campaign: str) -> None:
     )
     console.print(table)
     if summary.errors:
-        shown = Table(title="Refused rows (first 20)")
+        shown = Table(title="PersonalizationRefused rows (first 20)")
         for col in ("line", "field", "reason"):
             shown.add_column(col)
         for e in summary.errors[:20]:

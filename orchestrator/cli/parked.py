@@ -1,7 +1,7 @@
 """Parked records: `parked` lists them with the reason, `parked requeue` puts them back.
 
 An attempt (or a stored webhook event) that failed the same way `ORCH_PARK_AFTER_FAILURES`
-times is parked instead of retried forever (`orchestrator/tracking/parking.py`). Fix the cause
+times is parked instead of retried forever (`orchestrator/lifecycle/parking.py`). Fix the cause
 (the contact's data, the configuration), then re-queue it.
 """
 
@@ -45,7 +45,7 @@ def parked(ctx: typer.Context, limit: int = 100) -> None:
     """List parked attempts and webhook events with the reason (most recent first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from orchestrator.tracking.parking import (
+    from orchestrator.lifecycle.parking import (
         ParkedAttempt,
         ParkedEvent,
         list_parked,
@@ -93,8 +93,8 @@ def requeue(
     event: Annotated[bool, typer.Option("--event", help="The ids are webhook event ids")] = False,
 ) -> None:
     """Put parked attempts back in the dial loop, due now (or parked events to be processed)."""
-    from orchestrator.tracking.parking import requeue as requeue_attempt
-    from orchestrator.tracking.parking import requeue_event
+    from orchestrator.lifecycle.parking import requeue as requeue_attempt
+    from orchestrator.lifecycle.parking import requeue_event
 
     one = requeue_event if event else requeue_attempt
 

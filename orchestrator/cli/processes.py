@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from orchestrator.cli.base import app, console, fail, settings
+from orchestrator.cli.base import app, fail, settings
 from orchestrator.gc_tuning import tune_after_startup
 from orchestrator.settings import Settings
-from orchestrator.settings_errors import InvalidSettings, describe
 
 
 @app.command()
@@ -48,8 +43,9 @@ def _check_signing(resolved: Settings) -> None:
     signed: here, before uvicorn, so a refusal is one line and not a lifespan traceback."""
     import asyncio
 
+    from orchestrator.errors import UnsignedNotifications
+    from orchestrator.lifecycle.notify import check_signing
     from orchestrator.store.engine import Database
-    from orchestrator.tracking.notify import UnsignedNotifications, check_signing
 
     async def check() -> None:
         db = Database(resolved.database_url)
@@ -74,82 +70,3 @@ def worker() -> None:
     runner = make_worker(resolved)
     tune_after_startup()
     runner.run()
-
-
-sandbox_app = typer.Typer(
-    help="The local provider simulator; `sandbox inbound` plays inbound calls against the "
-    "personalization webhook."
-)
-app.add_typer(sandbox_app, name="sandbox")
-
-
-@sandbox_app.callback(invoke_without_command=True)
-def sandbox(
-    ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Port to serve on")] = None,
-    webhook_url: Annotated[str | None, typer.Option(help="Where to post webhooks")] = None,
-    webhook_secret: Annotated[str | None, typer.Option(help="HMAC secret for webhooks")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Workspace concurrency limit")] = None,
-    time_scale: Annotated[
-        float | None, typer.Option(help="Wall seconds per simulated second (0.02 = 50× faster)")
-    ] = None,
-    bursting: Annotated[bool | None, typer.Option(help="Allow burst up to min(3×, 300)")] = None,
-) -> None:
-    """Run the local provider simulator (every knob also by SANDBOX_* environment variables)."""
-    if ctx.invoked_subcommand is not None:
-        return  # a subcommand (`inbound`) runs instead of the server
-    from orchestrator.providers.sandbox.config import SandboxConfig
-    from orchestrator.providers.sandbox.server import run
-
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "port": port,
-            "webhook_url": webhook_url,
-            "webhook_secret": webhook_secret,
-            "concurrency": concurrency,
-            "time_scale": time_scale,
-            "bursting": bursting,
-        }.items()
-        if v is not None
-    }
-    try:
-        config = SandboxConfig(**overrides)
-    except ValidationError as exc:
-        raise fail(f"invalid sandbox settings — {describe(exc)}", 2) from None
-    run(config)
-
-
-@app.command()
-def demo(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
-    contacts: Annotated[Path | None, typer.Option(help="CSV instead of the bundled sample")] = None,
-    timeout: Annotated[
-        float, typer.Option(help="Give up after this many seconds", min=1, max=86400)
-    ] = 180.0,
-) -> None:
-    """Run a whole campaign against the local sandbox: redis, sandbox, web, worker, report."""
-    from orchestrator.demo import run_demo
-    from orchestrator.devstack import StackError
-    from orchestrator.reports.render import report_tables
-
-    try:
-        result = run_demo(console=None if as_json else console, contacts=contacts, timeout=timeout)
-    except (StackError, InvalidSettings) as exc:
-        raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; every process the demo started was stopped", 130) from None
-    if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-    else:
-        console.print(report_tables(result.report))
-        check = result.dial_check
-        console.print(
-            f"sandbox dial log: {check['dials']} dials, {check['distinct_attempts_dialled']} "
-            f"distinct attempts, {check['duplicate_dials']} duplicate dials; "
-            f"finished in {result.seconds:.1f} s"
-        )
-    if not result.report.all_final:
-        raise fail(
-            f"timed out: {result.report.contacts_final}/{result.report.contacts} contacts final"
-        )

@@ -47,9 +47,9 @@ def report(
     ] = False,
 ) -> None:
     """Print a report: dispositions, rates, durations, cost, data collected, hours, utilization."""
+    from orchestrator.errors import PricingError
     from orchestrator.reports.build import ReportConfig, build_report
     from orchestrator.reports.export import contacts_csv
-    from orchestrator.reports.pricing import PricingError
     from orchestrator.reports.render import report_tables
     from orchestrator.reports.scope import make_scope
     from orchestrator.store.engine import Database

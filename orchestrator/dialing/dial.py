@@ -21,8 +21,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
-from orchestrator.dialing.payload import Recalled, initiation_for
-from orchestrator.dialing.posting import (
+from orchestrator.deps import Deps
+from orchestrator.dialing.initiation import Recalled, initiation_for
+from orchestrator.dialing.send import (
     CLAIM_MARGIN_SECS,
     POST_SLACK_SECS,
     PROVIDER_BUSY_DELAY_SECS,
@@ -33,26 +34,25 @@ from orchestrator.dialing.posting import (
     post_and_record,
     undo_count,
 )
-from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
 from orchestrator.domain.attempt import LIVE, AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.outcome import Disposition
-from orchestrator.limiter.burst import budget_day
-from orchestrator.limiter.slots import Acquired
-from orchestrator.runtime import Deps
-from orchestrator.scheduling.gate import admit
-from orchestrator.scheduling.windows import place_of
-from orchestrator.secretbox import SecretsUnavailable
-from orchestrator.store.attempts import transition
-from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from orchestrator.tracking.context import recall
-from orchestrator.tracking.finalize import finish_attempt
-from orchestrator.tracking.parking import (
+from orchestrator.domain.windows.location import locate
+from orchestrator.errors import SecretsUnavailable
+from orchestrator.lifecycle import (
     INFRASTRUCTURE_ERRORS,
     count_failure,
+    end_attempt,
     failure_kind,
     failure_reason,
+    recall,
 )
+from orchestrator.limiter.burst import budget_day
+from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, CallScopes, scopes_for
+from orchestrator.limiter.slots import Acquired
+from orchestrator.rules.gate import admit
+from orchestrator.store.attempts import transition
+from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +137,7 @@ async def _requeue(deps: Deps, attempt_id: int, delay: float, expected: AttemptS
 
 def _local_hour(deps: Deps, contact: Contact, policy: CampaignPolicy) -> int:
     """Hour of day in the contact's (first) zone on the calendar, for reports."""
-    zone = place_of(contact.phone_number, contact.timezone, policy.timezone).zones[0]
+    zone = locate(contact.phone_number, contact.timezone, policy.timezone).zones[0]
     return deps.calendar.now().astimezone(ZoneInfo(zone)).hour
 
 
@@ -205,16 +205,9 @@ async def _prepare(deps: Deps, attempt_id: int, progress: _Progress) -> _Ready |
     today = deps.calendar.now()
     gate = await admit(deps, attempt, contact, campaign, policy, today, listed=read.listed)
     if gate.cancel_reason is not None:
-        async with deps.db.session() as s:
-            moved = await transition(
-                s,
-                attempt_id,
-                [AttemptState.QUEUED],
-                AttemptState.CANCELED,
-                error=gate.cancel_reason,
-            )
-        if moved:
-            await finish_attempt(deps, attempt_id)
+        await end_attempt(
+            deps, attempt_id, [AttemptState.QUEUED], AttemptState.CANCELED, gate.cancel_reason
+        )
         return DialResultKind.CANCELED
     if gate.not_before is not None:
         wait = deps.calendar.real_ts(gate.not_before) - deps.clock()

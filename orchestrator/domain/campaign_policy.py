@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from orchestrator.domain.windows import (
+from orchestrator.domain.windows.rules import (
     DAYS_DOC,
     DailyHours,
     Day,
@@ -155,7 +155,7 @@ class Notifications(BaseModel):
 
     url: str | None = None
     #: Name of the environment variable holding the signing secret, a Standard Webhooks
-    #: `whsec_...` secret (secrets never sit in config; see `domain/crm_signing.py`).
+    #: `whsec_...` secret (secrets never sit in config; see `domain/signing.py`).
     secret_env: str | None = None
 
     @field_validator("secret_env")

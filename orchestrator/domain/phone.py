@@ -5,10 +5,7 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-
-class InvalidPhoneNumber(ValueError):
-    """The text is not a valid, dialable phone number."""
-
+from orchestrator.errors import InvalidPhoneNumber
 
 #: How much of a refused number is quoted back.
 _SHOWN = 40

@@ -21,10 +21,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.attempt import LIVE, AttemptState
-from orchestrator.domain.initiation import clean_variables
 from orchestrator.domain.outcome import Disposition
 from orchestrator.domain.overrides import clean_overrides
-from orchestrator.errors import OrchestratorError, ValidationFailed
+from orchestrator.domain.variables import clean_variables
+from orchestrator.errors import CallRefused, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, check_secrets
 from orchestrator.intake.schema import CallValues
 from orchestrator.intake.upsert import RowResult, upsert_batch
@@ -34,14 +34,6 @@ from orchestrator.store.types import utcnow
 
 #: Attempt states in which a call to the contact is already under way.
 BUSY = frozenset({AttemptState.QUEUED, *LIVE})
-
-
-class CallRefused(OrchestratorError):
-    """The call cannot be placed: `code` says why (`do_not_call`, `call_in_progress`...)."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        self.code = code
-        super().__init__(reason)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.domain.campaign_policy import CampaignPolicy, Int, policy_of, window_problem
-from orchestrator.domain.crm_signing import signing_problem
-from orchestrator.domain.initiation import clean_variables, is_secret
 from orchestrator.domain.persona import persona_problem
+from orchestrator.domain.signing import signing_problem
 from orchestrator.domain.text import escaped
+from orchestrator.domain.variables import clean_variables, is_secret
 from orchestrator.errors import ValidationFailed
 from orchestrator.intake.schema import ValidText, problems_of
 from orchestrator.settings import Settings

@@ -5,7 +5,7 @@ with the row's cells (`secret__` cells masked); the valid rows are imported rega
 stays flat whatever the file's size: one batch of rows, and at most `KEEP_ERRORS` errors kept for
 the summary.
 
-A file that is not UTF-8 is refused whole before any row is stored (`CsvEncodingError`, naming
+A file that is not UTF-8 is refused whole before any row is stored (`CsvNotUtf8`, naming
 the line and byte): read in another encoding, every row would be suspect. Records the CSV reader
 cannot read (a quote left open, text after a closing quote, a cell over `csv.field_size_limit()`)
 are one refused row, naming the lines skipped; reading goes on after them.
@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.errors import NotFound
+from orchestrator.errors import CsvNotUtf8, CsvRefused, NotFound
 from orchestrator.intake.campaign_spec import resolve_create
 from orchestrator.intake.rows import ContactRow, RowRules
-from orchestrator.intake.text_rows import CsvHeaderError
 from orchestrator.intake.upsert import RowResult, upsert_batch
 from orchestrator.intake.validation_pool import Checked, Validator, worker_count
 from orchestrator.secretbox import SecretBox
@@ -43,8 +42,8 @@ from orchestrator.store.models import Campaign
 
 __all__ = [
     "BATCH",
-    "CsvEncodingError",
-    "CsvHeaderError",
+    "CsvNotUtf8",
+    "CsvRefused",
     "ImportSummary",
     "RowError",
     "import_csv",
@@ -55,10 +54,6 @@ BATCH = 4000
 KEEP_ERRORS = 1000
 #: Bytes read at a time when checking the encoding.
 _CHUNK = 1 << 20
-
-
-class CsvEncodingError(CsvHeaderError):
-    """The file is not UTF-8: refused whole, before any row is stored."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +125,7 @@ def _check_utf8(raw: IO[bytes]) -> None:
     """Read the whole file once to refuse it before anything is stored when it is not UTF-8.
 
     Raises:
-        CsvEncodingError: naming the first byte that is not UTF-8, by line and file offset.
+        CsvNotUtf8: naming the first byte that is not UTF-8, by line and file offset.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     start = 0
@@ -147,7 +142,7 @@ def _check_utf8(raw: IO[bytes]) -> None:
         raw.seek(0)
 
 
-def _encoding_error(raw: IO[bytes], offset: int, byte: int) -> CsvEncodingError:
+def _encoding_error(raw: IO[bytes], offset: int, byte: int) -> CsvNotUtf8:
     """The refusal of a file whose byte at `offset` is not UTF-8."""
     raw.seek(0)
     line, left, previous = 1, offset, b""
@@ -157,7 +152,7 @@ def _encoding_error(raw: IO[bytes], offset: int, byte: int) -> CsvEncodingError:
         if previous == b"\r" and chunk[:1] == b"\n":
             line -= 1  # a \r\n split between two chunks
         previous, left = chunk[-1:], left - len(chunk)
-    return CsvEncodingError(
+    return CsvNotUtf8(
         f"the file is not UTF-8: line {line} has the byte 0x{byte:02X} (byte {offset + 1} of "
         'the file); save it as UTF-8 ("CSV UTF-8") and import it again'
     )
@@ -169,7 +164,7 @@ def _records(
     """The header, then (first line, cells) of every non-blank record.
 
     Raises:
-        CsvHeaderError: the header row cannot be read as CSV.
+        CsvRefused: the header row cannot be read as CSV.
     """
     # Strict: a quote never closed, or text after a closing quote, is an error to report, not
     # a cell silently holding the rest of the file or a quote dropped from the text.
@@ -177,7 +172,7 @@ def _records(
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise CsvHeaderError(f"the header row cannot be read as CSV: {_why(exc)}") from None
+        raise CsvRefused(f"the header row cannot be read as CSV: {_why(exc)}") from None
 
     def records() -> Iterator[tuple[int, list[str] | _Unreadable]]:
         while True:
@@ -197,7 +192,7 @@ def _records(
                 continue
             except UnicodeDecodeError:
                 # Checked before reading: the file changed since.
-                raise CsvEncodingError(
+                raise CsvNotUtf8(
                     f"the file is not UTF-8 from line {line} on (it changed during the import)"
                 ) from None
             if cells:
@@ -250,8 +245,8 @@ async def import_csv(
     Raises:
         NotFound: no such campaign and `create` is false (nothing is stored).
         ValidationFailed: `create` and the name is not a valid campaign name.
-        CsvEncodingError: the file is not UTF-8 (nothing is stored).
-        CsvHeaderError: the header is missing or lacks a required column.
+        CsvNotUtf8: the file is not UTF-8 (nothing is stored).
+        CsvRefused: the header is missing or lacks a required column.
     """
     campaign = await _campaign(db, settings, campaign_ref, create)
     rules = RowRules.for_campaign(settings, campaign.agent_id, policy_of(campaign.config))
@@ -262,7 +257,7 @@ async def import_csv(
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         header, records = _records(text)
         if header is None:
-            raise CsvHeaderError("the file is empty or has no header row")
+            raise CsvRefused("the file is empty or has no header row")
         size = os.fstat(raw.fileno()).st_size
         validator = Validator(header, rules, worker_count(size, workers))
         created = campaign.id is None

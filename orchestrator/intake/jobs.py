@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.deps import Deps
 from orchestrator.domain.campaign_policy import policy_of
 from orchestrator.domain.text import text_problems
 from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.intake.kept_payload import kept_payload, storable
 from orchestrator.intake.rows import RowRules, validate_row
 from orchestrator.intake.upsert import upsert_batch
-from orchestrator.runtime import Deps
 from orchestrator.store import campaigns
 from orchestrator.store.models import DeadLetter
 

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.domain.initiation import SECRET_PREFIX, is_secret
+from orchestrator.domain.variables import SECRET_PREFIX, is_secret
 
 MAX_TEXT = 1000
 MAX_ITEMS = 50

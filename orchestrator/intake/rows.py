@@ -24,14 +24,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
-from orchestrator.domain.initiation import clean_variables, is_secret, missing_required
 from orchestrator.domain.overrides import clean_overrides
 from orchestrator.domain.persona import Persona, persona_problem
-from orchestrator.domain.phone import InvalidPhoneNumber
-from orchestrator.errors import ValidationFailed
+from orchestrator.domain.variables import (
+    AgentConfig,
+    Primitive,
+    clean_variables,
+    is_secret,
+    missing_required,
+)
+from orchestrator.errors import InvalidPhoneNumber, ValidationFailed
 from orchestrator.intake.e164 import fast_e164
 from orchestrator.intake.schema import ContactIn, problems_of
-from orchestrator.settings import AgentConfig, Primitive, Settings
+from orchestrator.settings import Settings
 
 #: CSV columns with a meaning of their own; every other column is a dynamic variable.
 RESERVED_COLUMNS = ("external_id", "phone_number", "timezone", "persona")

@@ -14,9 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orchestrator.domain.initiation import check_name, coerce_text, is_secret, secret_safe
 from orchestrator.domain.text import shown, text_problem
-from orchestrator.errors import ValidationFailed
+from orchestrator.domain.variables import (
+    AgentVariable,
+    Primitive,
+    check_name,
+    coerce_text,
+    is_secret,
+    secret_safe,
+)
+from orchestrator.errors import CsvRefused, ValidationFailed
 from orchestrator.intake.rows import (
     NO_SECRET_KEYS,
     REQUIRED_COLUMNS,
@@ -25,14 +32,9 @@ from orchestrator.intake.rows import (
     RowRules,
     check_identity,
 )
-from orchestrator.settings import AgentVariable, Primitive
 
 REQUIRED_NO_DEFAULT = "required by the agent and has no default"
 _NONE: frozenset[str] = frozenset()
-
-
-class CsvHeaderError(ValueError):
-    """The file cannot be imported at all (no header, required columns missing)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,13 @@ class TextRows:
     def __init__(self, header: Sequence[str], rules: RowRules) -> None:
         names = [h.strip() for h in header]
         if not any(names):
-            raise CsvHeaderError("the file is empty or has no header row")
+            raise CsvRefused("the file is empty or has no header row")
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:
-            raise CsvHeaderError(f"missing required column(s): {', '.join(missing)}")
+            raise CsvRefused(f"missing required column(s): {', '.join(missing)}")
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise CsvHeaderError(f"duplicate column(s): {', '.join(duplicated)}")
+            raise CsvRefused(f"duplicate column(s): {', '.join(duplicated)}")
         self.rules = rules
         self.width = len(names)
         self._at = {name: i for i, name in enumerate(names)}
@@ -88,7 +90,7 @@ class TextRows:
         ]
         absent = [n for n in required if n not in present]
         if absent:
-            raise CsvHeaderError(
+            raise CsvRefused(
                 f"missing column(s) {', '.join(absent)}: the agent requires them and declares "
                 "no default"
             )

@@ -23,11 +23,12 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.domain.initiation import is_secret
 from orchestrator.domain.outcome import Disposition
+from orchestrator.domain.variables import is_secret
+from orchestrator.errors import SecretsUnavailable
 from orchestrator.intake.rows import ContactRow
 from orchestrator.intake.text_rows import REQUIRED_NO_DEFAULT
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 from orchestrator.store.bulk import among, bind_processor, insert_many
 from orchestrator.store.models import Campaign
 from orchestrator.store.types import utcnow

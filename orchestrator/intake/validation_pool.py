@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.errors import OrchestratorError, ValidationFailed
+from orchestrator.errors import ValidationFailed, ValidationWorkerError
 from orchestrator.intake.rows import ContactRow, RowRules
 from orchestrator.intake.text_rows import TextRows
 
@@ -36,10 +36,6 @@ PARALLEL_MIN_BYTES = 1_000_000
 WORKER_ARGS = ("-m", "orchestrator.intake.validation_worker")
 
 FRAME = struct.Struct("!I")
-
-
-class ValidationWorkerError(OrchestratorError):
-    """A validation worker process failed (the import stops; nothing of the batch is lost)."""
 
 
 def check_records(parser: TextRows, records: Sequence[Sequence[str]]) -> list[Checked]:
@@ -127,7 +123,7 @@ class Validator:
     """Validates batches of records, in-process or in worker processes."""
 
     def __init__(self, header: Sequence[str], rules: RowRules, workers: int) -> None:
-        self.parser = TextRows(header, rules)  # raises CsvHeaderError before any process starts
+        self.parser = TextRows(header, rules)  # raises CsvRefused before any process starts
         self._header = list(header)
         self._rules = rules
         self.workers = workers

@@ -12,6 +12,8 @@ the agent's defaults. The modules:
 - `request`   the provider's request: secret header, body checks
 - `lookup`    the hot path: Redis, then the database within the budget, then the defaults
 - `refresher` keeps the records fresh (watermarks on `updated_at`, full rebuilds)
-- `metrics`   latency histogram and counters on the web app's registry
-- `player`    inbound calls played against the webhook (`orchestrator sandbox inbound`)
+- `record_reader` the Redis GETs of the hot path, pipelined on one connection
+
+Its metrics are `metrics/personalization.py`; inbound calls are played against it by the dev
+kit's player (`orchestrator sandbox inbound`).
 """

@@ -22,11 +22,12 @@ from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.overrides import kinds_of
 from orchestrator.domain.persona import Persona, persona_problem, pick_persona
-from orchestrator.errors import ValidationFailed
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
-from orchestrator.settings import AgentConfig, Primitive, Settings
+from orchestrator.domain.variables import AgentConfig, Primitive
+from orchestrator.errors import SecretsUnavailable, ValidationFailed
+from orchestrator.lifecycle import context_variables
+from orchestrator.secretbox import SecretBox
+from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign, Contact, ContactContext
-from orchestrator.tracking.context import context_variables
 
 log = structlog.get_logger(__name__)
 

@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator import keys
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
+from orchestrator.metrics.personalization import PersonalizationMetrics
 from orchestrator.personalization import records, source
 from orchestrator.personalization.builder import contact_answer, unknown_answer
-from orchestrator.personalization.metrics import PersonalizationMetrics
 from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.personalization.request import known_agents
 from orchestrator.secretbox import SecretBox

@@ -23,11 +23,8 @@ from typing import Any
 
 import hiredis
 
+from orchestrator.errors import RedisUnavailable
 from orchestrator.redis_url import CERTIFICATE_HINT, parse
-
-
-class RedisUnavailable(ConnectionError):
-    """The connection broke, or Redis answered an error."""
 
 
 def _command(*parts: bytes) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator.domain.initiation import is_secret
+from orchestrator.domain.variables import is_secret
 from orchestrator.secretbox import SecretBox
 
 PLAIN = b"J"

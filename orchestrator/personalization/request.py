@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from orchestrator.domain.phone import is_e164
+from orchestrator.errors import PersonalizationRefused
 from orchestrator.settings import Settings
 
 #: Accepted in dev when no secret is configured and no real provider is (the sandbox sends it).
@@ -34,15 +35,6 @@ _NOT_A_NUMBER = "must be a valid phone number in E.164, e.g. +14155550123"
 def _valid_number(value: str) -> bool:
     """Full E.164 validity (the number plan), cached: the called numbers are a few of ours."""
     return is_e164(value)
-
-
-class Refused(Exception):
-    """A request answered with a 4xx and a JSON reason."""
-
-    def __init__(self, status: int, payload: dict[str, Any]) -> None:
-        super().__init__(payload.get("reason") or payload.get("error"))
-        self.status = status
-        self.body = orjson.dumps(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,30 +85,36 @@ class Gate:
         return bool(self._secrets)
 
     def authenticate(self, given: str | None) -> None:
-        """Raise `Refused(401)` unless `given` is an accepted secret (constant-time compare)."""
+        """Refuse (401) unless `given` is an accepted secret (constant-time compare)."""
         if not given:
-            raise Refused(401, {"error": "unauthorized", "reason": f"missing {self.header} header"})
+            raise PersonalizationRefused(
+                401, {"error": "unauthorized", "reason": f"missing {self.header} header"}
+            )
         candidate = given.encode()
         # Every secret is compared (no early exit), so timing tells nothing about which matched.
         matched = False
         for secret in self._secrets:
             matched |= hmac.compare_digest(candidate, secret)
         if not matched:
-            raise Refused(401, {"error": "unauthorized", "reason": f"wrong {self.header} secret"})
+            raise PersonalizationRefused(
+                401, {"error": "unauthorized", "reason": f"wrong {self.header} secret"}
+            )
 
     def parse(self, body: bytes) -> InboundRequest:
-        """The request in `body`, or `Refused` (400 not JSON, 422 with each field's reason)."""
+        """The request in `body`; refused 400 when not JSON, 422 naming each field's reason."""
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise Refused(400, {"error": "invalid_json", "reason": f"not JSON: {exc}"}) from None
+            raise PersonalizationRefused(
+                400, {"error": "invalid_json", "reason": f"not JSON: {exc}"}
+            ) from None
         if not isinstance(data, dict):
-            raise Refused(
+            raise PersonalizationRefused(
                 422, {"error": "invalid_request", "reason": "the body must be a JSON object"}
             )
         problems = [(f, r) for f in _FIELDS if (r := self._problem(f, data.get(f)))]
         if problems:
-            raise Refused(
+            raise PersonalizationRefused(
                 422,
                 {
                     "error": "invalid_request",
@@ -128,14 +126,14 @@ class Gate:
         )
 
     def check_caller(self, caller_id: str) -> None:
-        """Raise `Refused(422)` unless `caller_id` is a valid number of its country's plan.
+        """Refuse (422) unless `caller_id` is a valid number of its country's plan.
 
         `parse` checks only its E.164 shape: a number with a precomputed record is a contact's,
         validated when it was imported, so the full check (a parse with `phonenumbers`, the
         largest cost of a hit) is left for callers without one, before the database is asked.
         """
         if not _valid_number(caller_id):
-            raise Refused(
+            raise PersonalizationRefused(
                 422,
                 {
                     "error": "invalid_request",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.dialing.scopes import burst_cap
+from orchestrator.limiter.scopes import burst_cap
 from orchestrator.reports.counts import add_attempts, add_contacts
 from orchestrator.reports.fields import add_fields
 from orchestrator.reports.filters import Filters

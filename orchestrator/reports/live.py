@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import account_scope, burst_cap
+from orchestrator.limiter.scopes import account_scope, burst_cap
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.reports.counts import FINAL
 from orchestrator.reports.filters import LIVE

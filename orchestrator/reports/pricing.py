@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import OrchestratorError
-
-
-class PricingError(OrchestratorError):
-    """The pricing file is malformed or lacks the configured plan."""
+from orchestrator.errors import PricingError
 
 
 @dataclass(frozen=True)

@@ -40,11 +40,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import account_scope, burst_cap, number_scope
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy
+from orchestrator.limiter.scopes import account_scope, burst_cap, number_scope
 from orchestrator.limiter.slots import Scope
-from orchestrator.runtime import Deps
 from orchestrator.scheduling.fairness import Pool
 from orchestrator.settings import Settings
 from orchestrator.store.models import Attempt

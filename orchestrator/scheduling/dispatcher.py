@@ -24,18 +24,18 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
-from orchestrator.runtime import Deps
+from orchestrator.domain.windows.contact import WindowBook
+from orchestrator.domain.windows.location import locate
+from orchestrator.lifecycle import count_failure, end_attempt, failure_kind, failure_reason
+from orchestrator.limiter.scopes import NUMBER_BUSY_DELAY_SECS, scopes_for
 from orchestrator.scheduling.capacity import Capacity, capacity, free_numbers
 from orchestrator.scheduling.fairness import allocate
 from orchestrator.scheduling.unusable import unusable_policy
-from orchestrator.scheduling.windows import WindowBook, place_of
 from orchestrator.store.attempts import transition, transition_many
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.finalize import finish_attempt
-from orchestrator.tracking.parking import count_failure, failure_kind, failure_reason
 
 log = structlog.get_logger(__name__)
 
@@ -156,8 +156,8 @@ async def _claim(
     for attempt_id, phone, zone in rows:
         assert attempt_id is not None
         try:
-            place = place_of(phone, zone, campaign.policy.timezone)
-            window = book.get(campaign.campaign_id, campaign.policy, place)
+            location = locate(phone, zone, campaign.policy.timezone)
+            window = book.get(campaign.campaign_id, campaign.policy, location)
             opens_at = None if window.verdict.open else window.verdict.opens_at
             real_opening = deps.calendar.to_real(opens_at) if opens_at is not None else None
         except Exception as exc:  # one attempt it cannot place never stops the pass
@@ -196,13 +196,8 @@ async def _claim(
 
 
 async def _cancel(deps: Deps, attempt_id: int, reason: str) -> None:
-    async with deps.db.session() as s:
-        moved = await transition(
-            s, attempt_id, [AttemptState.SCHEDULED], AttemptState.CANCELED, error=reason[:500]
-        )
-    if moved:
+    if await end_attempt(deps, attempt_id, [AttemptState.SCHEDULED], AttemptState.CANCELED, reason):
         log.info("dispatch.canceled", attempt_id=attempt_id, reason=reason)
-        await finish_attempt(deps, attempt_id)
 
 
 async def requeue_stale(deps: Deps) -> int:

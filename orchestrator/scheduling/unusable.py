@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.runtime import Deps
+from orchestrator.lifecycle import count_failure, failure_kind, failure_reason
 from orchestrator.store.models import Attempt, Campaign
-from orchestrator.tracking.parking import count_failure, failure_kind, failure_reason
 
 
 def unusable_policy(config: object) -> Exception | None:

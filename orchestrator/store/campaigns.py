@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.text import shown, text_problem
-from orchestrator.errors import NotFound, OrchestratorError
+from orchestrator.errors import CampaignExists, NotFound
 from orchestrator.store.models import Campaign
 from orchestrator.store.types import utcnow
 
@@ -105,11 +105,3 @@ async def update_campaign(
     session.add(stored)
     await session.flush()
     return stored
-
-
-class CampaignExists(OrchestratorError):
-    """A campaign with that name already exists."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"a campaign named {name!r} already exists")

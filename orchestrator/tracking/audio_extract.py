@@ -15,11 +15,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.errors import AudioFormatError
+
 _KEY = b'"full_audio"'
-
-
-class AudioFormatError(ValueError):
-    """The body is not a `post_call_audio` event we can read."""
 
 
 class AudioExtractor:

@@ -1,4 +1,4 @@
-"""Group commit of webhook events: one writer per web process, one transaction per batch.
+"""Group commit of webhook events: one writer per web process, one INSERT per batch.
 
 Hundreds of webhooks a second each opening their own write transaction make SQLite's
 connections queue on its single write lock, sleeping in the busy handler; with a group commit the
@@ -10,7 +10,6 @@ meanwhile. A request is answered only after its event is committed and its job e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from orchestrator import keys
 from orchestrator.queueing import BatchEnqueuer, JobSpec
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
+from orchestrator.store.group_commit import Batcher
 from orchestrator.store.models import WebhookEvent
 from orchestrator.store.types import utcnow
 
@@ -56,64 +56,34 @@ class StoredEvent:
 
 
 class EventWriter:
-    """Collects events from concurrent requests and commits them together."""
+    """Collects events from concurrent requests and commits them together (`store.group_commit`)."""
 
     def __init__(self, db: Database, queue: Any, settings: Settings) -> None:
         self._db = db
         self._queue = queue
         self._settings = settings
-        self._pending: asyncio.Queue[tuple[PendingEvent, asyncio.Future[StoredEvent]] | None] = (
-            asyncio.Queue()
-        )
-        self._task: asyncio.Task[None] | None = None
         self._enqueuer = BatchEnqueuer(queue, settings.queue_name)
+        self._batcher: Batcher[PendingEvent, StoredEvent] = Batcher(
+            self._flush, max_batch=MAX_BATCH, name="event-writer"
+        )
 
     async def start(self) -> None:
-        """Start the writer task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="event-writer")
+        """Nothing to start: the flusher starts with the first event."""
 
     async def stop(self) -> None:
         """Write everything queued, then stop (nothing accepted is dropped on shutdown)."""
-        if self._task is None:
-            return
-        await self._pending.put(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        await self._batcher.aclose()
 
     async def store(self, event: PendingEvent) -> StoredEvent:
         """Store one event (with the next batch) and enqueue its processing."""
-        if self._task is None:
-            await self.start()
-        future: asyncio.Future[StoredEvent] = asyncio.get_running_loop().create_future()
-        await self._pending.put((event, future))
-        return await future
+        return await self._batcher.submit(event)
 
-    async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = await self._pending.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self._pending.empty():
-                item = self._pending.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            try:
-                results = await self._write([event for event, _ in batch])
-            except Exception as exc:
-                log.exception("event_writer.failed", events=len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+    async def _flush(self, batch: list[tuple[PendingEvent, asyncio.Future[StoredEvent]]]) -> int:
+        results = await self._write([event for event, _ in batch])
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        return len(batch)
 
     async def _write(self, events: list[PendingEvent]) -> list[StoredEvent]:
         now = utcnow()

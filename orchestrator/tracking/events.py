@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator import keys
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import is_terminal
 from orchestrator.domain.outcome import (
     CallFacts,
@@ -23,10 +24,9 @@ from orchestrator.domain.outcome import (
     facts_from_initiation_failure,
     facts_from_twilio_status,
 )
-from orchestrator.runtime import Deps
+from orchestrator.lifecycle import release_slots
 from orchestrator.store.models import Attempt, Campaign, Outcome, WebhookEvent
 from orchestrator.store.types import utcnow
-from orchestrator.tracking.finalize import release_slots
 from orchestrator.tracking.merge import Merged, after_merge, merge_in
 
 log = structlog.get_logger(__name__)
@@ -185,31 +185,6 @@ async def _link_audio(
     outcome.has_audio = True
     outcome.audio_path = location
     s.add(outcome)
-
-
-async def replay_unmatched(deps: Deps, conversation_id: str) -> int:
-    """Enqueue again the stored events of `conversation_id` that no attempt claimed yet.
-
-    Called once an attempt gets its conversation id: after the dialer's commit (a webhook may
-    beat it) and when the reconciler adopts a call whose dialer died. Returns how many.
-    """
-    async with deps.db.quick() as s:
-        rows = (
-            await s.exec(
-                select(WebhookEvent.id, WebhookEvent.event_type).where(
-                    WebhookEvent.conversation_id == conversation_id,
-                    col(WebhookEvent.status) == "unmatched",
-                )
-            )
-        ).all()
-    for event_id, event_type in rows:
-        assert event_id is not None
-        await deps.enqueue(
-            keys.JOB_PROCESS_EVENT,
-            event_id,
-            job_id=keys.event_job_id(event_type, conversation_id, event_id) + ":late",
-        )
-    return len(rows)
 
 
 #: A stored event still waiting this long was never enqueued (Redis was down when it arrived)

@@ -13,12 +13,10 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState, is_terminal, may_advance
 from orchestrator.domain.outcome import CallFacts
-from orchestrator.runtime import Deps
-from orchestrator.store.models import Attempt, Campaign, Outcome
-from orchestrator.store.types import utcnow
-from orchestrator.tracking.finalize import (
+from orchestrator.lifecycle import (
     count_burst_surcharge,
     finish_attempt,
     hold_slots,
@@ -27,6 +25,8 @@ from orchestrator.tracking.finalize import (
     release_slots,
     settle_in,
 )
+from orchestrator.store.models import Attempt, Campaign, Outcome
+from orchestrator.store.types import utcnow
 
 #: States whose news renews the call's leases (the provider has the call).
 _RENEWS = frozenset({AttemptState.INITIATED, AttemptState.IN_PROGRESS})

@@ -14,18 +14,14 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from orchestrator.domain.signing import StreamVerifier
-from orchestrator.errors import OrchestratorError, ValidationFailed
-from orchestrator.storage import Storage, Writer
-from orchestrator.tracking.audio_extract import AudioExtractor, AudioFormatError
+from orchestrator.errors import AudioFormatError, BodyTooLarge, ValidationFailed
+from orchestrator.recordings.store import Storage, Writer
+from orchestrator.tracking.audio_extract import AudioExtractor
 
 #: Bodies other than audio are read into memory up to this size (a long transcript fits).
 MAX_JSON_BYTES = 16 * 1024 * 1024
 #: Audio bodies (base64 MP3) may be much larger; they stream to storage.
 MAX_AUDIO_BYTES = 512 * 1024 * 1024
-
-
-class BodyTooLarge(OrchestratorError):
-    """The body exceeds what we accept for its kind."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class _BodyReader:
         self.size += len(chunk)
         self.verifier.update(chunk)
         if self.size > MAX_AUDIO_BYTES:
-            raise BodyTooLarge(f"body larger than {MAX_AUDIO_BYTES} bytes")
+            raise BodyTooLarge(MAX_AUDIO_BYTES)
         try:
             self.extractor.feed(chunk)
         except AudioFormatError:
@@ -87,7 +83,7 @@ class _BodyReader:
             return
         self.buffered.append(chunk)
         if self.size > MAX_JSON_BYTES:
-            raise BodyTooLarge(f"body larger than {MAX_JSON_BYTES} bytes")
+            raise BodyTooLarge(MAX_JSON_BYTES)
 
     def finish(self) -> Received:
         self.verifier.verify()

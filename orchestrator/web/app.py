@@ -9,15 +9,16 @@ from arq import create_pool
 from fastapi import FastAPI
 
 from orchestrator import __version__
-from orchestrator.limiter.slots import SlotLimiter
+from orchestrator.deps import build_deps, close_deps
+from orchestrator.errors import UnsignedNotifications
+from orchestrator.lifecycle import notify
+from orchestrator.metrics.web import WebMetrics
+from orchestrator.recordings.store import FolderStorage
 from orchestrator.redis_conn import web_redis_settings
-from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.settings_errors import load_or_exit
-from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.write_turns import Priority
-from orchestrator.tracking import notify
 from orchestrator.tracking.event_writer import EventWriter
 from orchestrator.web import errors, pages, problems, schemas
 from orchestrator.web.body_limit import BodyLimit
@@ -34,7 +35,7 @@ from orchestrator.web.routes import (
     twilio,
     webhooks,
 )
-from orchestrator.web.state import AppState, WebMetrics
+from orchestrator.web.state import AppState
 
 
 def create_app(settings: Settings | None = None, *, check_signing: bool = True) -> FastAPI:
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
         if check_signing:
             try:
                 await notify.check_signing(db, resolved)
-            except notify.UnsignedNotifications:
+            except UnsignedNotifications:
                 await db.dispose()
                 raise
         queue = await create_pool(
@@ -65,14 +66,12 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
             web_redis_settings(resolved.redis_url),
             default_queue_name=resolved.queue_name,
         )
+        deps = build_deps(resolved, queue, queue=queue, db=db)
         app.state.orch = AppState(
-            settings=resolved,
-            db=db,
-            queue=queue,
+            deps=deps,
             metrics=WebMetrics(),
             storage=FolderStorage(resolved.audio_dir),
             events=EventWriter(db, queue, resolved),
-            slots=SlotLimiter(queue),
         )
         await app.state.orch.events.start()
         personalizer = personalization.open_personalization(
@@ -83,8 +82,8 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
         finally:
             await personalizer.close()
             await app.state.orch.events.stop()
+            await close_deps(deps)  # the database included
             await queue.aclose()
-            await db.dispose()
 
     app = FastAPI(
         title="Call orchestrator",
@@ -96,7 +95,6 @@ def create_app(settings: Settings | None = None, *, check_signing: bool = True) 
     errors.install(app)
     problems.install(app)
     pages.install(app)
-    app.state.secret_box = SecretBox([k.get_secret_value() for k in resolved.secret_keys])
     app.add_middleware(BodyLimit, limit=resolved.max_body_bytes)
     app.add_middleware(BodyLimit, limit=16_384, prefix="/dashboard/")  # the browser forms
     # First: the inbound webhook answers while a phone rings, so it is matched before the rest.

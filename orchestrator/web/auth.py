@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.store.models import ApiToken
 from orchestrator.store.tokens import find_token
+from orchestrator.web.deps import app_state
 from orchestrator.web.problems import ApiError
-from orchestrator.web.state import AppState
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `orchestrator tokens create`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -36,7 +36,7 @@ def require_scope(*scopes: str) -> Callable[..., Awaitable[ApiToken]]:
                 "missing bearer token (Authorization: Bearer <token>)",
                 headers=_CHALLENGE,
             )
-        state: AppState = request.app.state.orch
+        state = app_state(request)
         # A read: checking a token must not take the database's write lock.
         async with state.db.quick() as s:
             token = await find_token(s, credentials.credentials)

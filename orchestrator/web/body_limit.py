@@ -1,24 +1,45 @@
-"""A cap on request bodies of the `/v1` API: 413 with a JSON error, never buffered past the cap.
+"""Caps on request bodies, in one place: 413 with a JSON error, never buffered past the cap.
 
-A declared `Content-Length` over the cap is refused before reading; a chunked body is counted
-as it arrives and refused as soon as it passes the cap (an `HTTPException`, which FastAPI's body
-parsing lets through, answered by the handler `problems.install` registers). Webhooks have their
-own limits.
+- `BodyLimit`, middleware for path prefixes (`/v1` API, dashboard forms): a declared
+  `Content-Length` over the cap is refused before reading; a chunked body is counted as it
+  arrives and refused as soon as it passes the cap (raised as an `HTTPException`, the one kind
+  FastAPI's body parsing lets through; `web/errors.py` answers it);
+- `read_capped`, for routes that read the raw body themselves;
+- `too_large_answer`, the JSON every refusal carries (the personalization route writes it
+  itself, being raw ASGI).
+
+Post-call webhooks stream under caps of their own kind (`tracking/receive.py`); every refusal is
+`errors.BodyTooLarge`.
 """
 
 from __future__ import annotations
 
 import json
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.errors import BodyTooLarge
 
-class BodyTooLarge(HTTPException):
-    """Raised inside `receive` when a streamed body passes the cap."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the body is larger than {limit} bytes")
+def too_large_answer(limit: int) -> dict[str, str]:
+    """The JSON of a 413."""
+    return {"error": "body_too_large", "reason": str(BodyTooLarge(limit))}
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, or `BodyTooLarge` as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class BodyLimit:
@@ -45,15 +66,14 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge(self.limit)
+                    refused = BodyTooLarge(self.limit)
+                    raise HTTPException(413, str(refused)) from refused
             return message
 
         await self.app(scope, counted, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "body_too_large", "reason": f"the body is larger than {self.limit} bytes"}
-        ).encode()
+        body = json.dumps(too_large_answer(self.limit)).encode()
         await send(
             {
                 "type": "http.response.start",

@@ -18,18 +18,12 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
+from orchestrator.errors import CsrfRefused
+
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PURPOSE = b"orchestrator csrf v1"
-
-
-class CsrfRefused(Exception):
-    """An unsafe request without the form's current token (answered 403)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def csrf_token(cookie_value: str) -> str:

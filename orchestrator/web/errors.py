@@ -8,8 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from orchestrator.errors import NotFound, SignatureError, ValidationFailed
+from orchestrator.errors import BodyTooLarge, NotFound, SignatureError, ValidationFailed
 from orchestrator.intake.unreadable import unreadable
+from orchestrator.web.body_limit import too_large_answer
 
 
 def _problems(exc: ValidationFailed) -> list[dict[str, str]]:
@@ -56,6 +57,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc.__cause__, BodyTooLarge):  # a streamed body past its cap (BodyLimit)
+            return JSONResponse(too_large_answer(exc.__cause__.limit), status_code=413)
         # A body that cannot be parsed is invalid input like a JSON syntax error: the same 422
         # naming the body, which every route with a body documents (FastAPI's 400 is not).
         reason = body_parse_failure(exc)

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.store.models import ApiToken, IdempotencyRecord
 from orchestrator.store.types import utcnow
+from orchestrator.web.deps import app_state
 from orchestrator.web.problems import ApiError
 from orchestrator.web.state import AppState
 
@@ -61,7 +62,7 @@ async def run_once(
     request: Request, token: ApiToken, body: bytes, work: Work, key: str | None
 ) -> JSONResponse:
     """Run `work` in one transaction, or replay the answer stored under `key`."""
-    state: AppState = request.app.state.orch
+    state = app_state(request)
     if key is None:
         return await _retrying(state, work)
     key = _check_key(key)

@@ -1,6 +1,6 @@
 """What every browser page shares: security headers, the sign-in page, and its error handlers.
 
-A request without a live session (`SignInRequired`), or an unsafe one without its form's token
+A request without a live session (`AccessDenied`), or an unsafe one without its form's token
 (`CsrfRefused`, 403), is answered with the sign-in page; the page sets the pre-session cookie its
 form's CSRF token is keyed by. A token in a page's address is refused (400) and never used:
 addresses end up in logs, proxies and browser history.
@@ -13,9 +13,10 @@ from html import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from orchestrator.errors import AccessDenied, CsrfRefused
 from orchestrator.reports.html import document
-from orchestrator.web.csrf import FIELD, CsrfRefused, csrf_token
-from orchestrator.web.sessions import PATH, SignInRequired, keep_pre_session, pre_session
+from orchestrator.web.csrf import FIELD, csrf_token
+from orchestrator.web.sessions import PATH, keep_pre_session, pre_session
 
 
 def page_headers(nonce: str = "") -> dict[str, str]:
@@ -61,7 +62,7 @@ dashboard.</p></section>"""
 async def refuse_token_in_address(request: Request) -> None:
     """A router dependency: `?token=` is never accepted (it would be logged); say so."""
     if "token" in request.query_params:
-        raise SignInRequired(
+        raise AccessDenied(
             400,
             "A token in the address is refused: addresses are kept in logs and browser history. "
             "Sign in with the form (and consider revoking a token that was sent in an address).",
@@ -72,12 +73,12 @@ def install(app: FastAPI) -> None:
     """Answer the browser area's refusals with the sign-in page."""
 
     async def sign_in(request: Request, exc: Exception) -> HTMLResponse:
-        assert isinstance(exc, SignInRequired)
+        assert isinstance(exc, AccessDenied)
         return sign_in_page(request, exc.status, exc.message)
 
     async def csrf(request: Request, exc: Exception) -> HTMLResponse:
         assert isinstance(exc, CsrfRefused)
-        return sign_in_page(request, 403, f"Refused: {exc.reason}.")
+        return sign_in_page(request, 403, f"PersonalizationRefused: {exc.reason}.")
 
-    app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(AccessDenied, sign_in)
     app.add_exception_handler(CsrfRefused, csrf)

@@ -11,14 +11,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import BodyTooLarge, ValidationFailed
 from orchestrator.intake.unreadable import unreadable
-from orchestrator.web.body import read_capped
-from orchestrator.web.body_limit import BodyTooLarge
+from orchestrator.web.body_limit import read_capped, too_large_answer
 
 
 class Problem(BaseModel):
@@ -83,7 +82,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
-        return ApiError(413, "body_too_large", str(exc.detail)).response()
+        return JSONResponse(too_large_answer(exc.limit), status_code=413)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -106,8 +105,8 @@ async def json_body(request: Request, limit: int) -> tuple[bytes, Any]:
     """The raw body (capped: 413 beyond `limit`) and its parsed JSON (400 when it is not)."""
     try:
         raw = await read_capped(request, limit)
-    except HTTPException as exc:
-        raise ApiError(exc.status_code, "body_too_large", str(exc.detail)) from None
+    except BodyTooLarge as exc:
+        raise ApiError(413, "body_too_large", str(exc)) from None
     try:
         return raw, json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -8,7 +8,7 @@ links into the pages from elsewhere, so no cross-site navigation needs the cooki
 
 Reusable FastAPI dependencies for every page and form of the browser area:
 - `session_of(*scopes)` admits a live session whose token has one of `scopes`, else raises
-  `SignInRequired` (rendered as the sign-in page by `web/pages.py`); `SupervisorSession` is the
+  `AccessDenied` (rendered as the sign-in page by `web/pages.py`); `SupervisorSession` is the
   dashboard's.
 - `SessionCsrf` guards every route with an unsafe method (see `web/csrf.py`); the session's
   forms carry `BrowserSession.csrf`.
@@ -24,6 +24,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from orchestrator.errors import AccessDenied
 from orchestrator.store.models import ApiToken
 from orchestrator.store.types import utcnow
 from orchestrator.store.web_sessions import (
@@ -33,6 +34,7 @@ from orchestrator.store.web_sessions import (
     touch_session,
 )
 from orchestrator.web.csrf import csrf_token, require_csrf
+from orchestrator.web.deps import app_state
 from orchestrator.web.state import AppState
 
 #: The session cookie, and the sign-in form's pre-session cookie (its CSRF token's key).
@@ -58,18 +60,8 @@ class BrowserSession:
     csrf: str
 
 
-class SignInRequired(Exception):
-    """No live session for this page (401), or one whose scope may not open it (403)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 def over_https(request: Request) -> bool:
@@ -137,20 +129,20 @@ def session_of(*scopes: str) -> Callable[[Request], Awaitable[BrowserSession]]:
     async def check(request: Request) -> BrowserSession:
         raw = request.cookies.get(COOKIE)
         if not raw:
-            raise SignInRequired(401, f"Sign in with a {' or '.join(scopes)} token.")
+            raise AccessDenied(401, f"Sign in with a {' or '.join(scopes)} token.")
         state = _state(request)
         idle = timedelta(seconds=state.settings.session_idle_secs)
         now = utcnow()
         async with state.db.quick() as s:
             live = await find_session(s, raw, idle, now=now)
         if live is None:
-            raise SignInRequired(
+            raise AccessDenied(
                 401, "Your session has ended (signed out, expired or revoked); sign in again."
             )
         session, token = live.session, live.token
         assert session.id is not None and token.id is not None
         if token.scope not in scopes:
-            raise SignInRequired(
+            raise AccessDenied(
                 403, f"A {token.scope} token cannot open this page; it needs {' or '.join(scopes)}."
             )
         if (now - session.last_seen_at).total_seconds() >= TOUCH_SECS:

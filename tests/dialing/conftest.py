@@ -13,9 +13,9 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import RunningSandbox, running
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import RunningSandbox, running
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 

@@ -9,12 +9,12 @@ from sqlmodel import select
 
 from orchestrator import keys
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.dialing.reconcile import reconcile_unknown
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from orchestrator.tracking.poller import reconcile_unknown
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 #: Every call is answered and lasts long (10 s wall at the stack's time scale): calls stay live.
 LONG_CALLS = {
@@ -127,7 +127,7 @@ async def test_timeout_after_placing_is_adopted_not_redialled(
     ):
         assert await dial_attempt(deps, attempt.id) is DialResultKind.UNKNOWN
         assert (await _attempt(db, attempt.id)).state == "unknown"
-        assert await reconcile_unknown(deps) == 1
+        assert (await reconcile_unknown(deps)).resolved == 1
         dials = await sandbox_dials(sb)
     row = await _attempt(db, attempt.id)
     assert len(dials) == 1
@@ -145,10 +145,10 @@ async def test_unknown_with_no_call_is_released_after_the_grace_period(
     async with stack(http_5xx_rate=1.0, settings_update={"unknown_grace_secs": 0.2}) as (deps, sb):
         assert await dial_attempt(deps, attempt.id) is DialResultKind.UNKNOWN
         # Inside the grace period nothing is released: the call might still show up.
-        assert await reconcile_unknown(deps) == 0
+        assert (await reconcile_unknown(deps)).resolved == 0
         assert (await _attempt(db, attempt.id)).state == "unknown"
         await asyncio.sleep(0.3)
-        assert await reconcile_unknown(deps) == 1
+        assert (await reconcile_unknown(deps)).resolved == 1
         number = scopes_for(deps.settings, campaign, attempt.phone_number).others[-1]
         held = await deps.limiter.holders(number, now=deps.clock())
         assert (await sandbox_summary(sb))["dials"] == 0

@@ -10,12 +10,12 @@ from sqlmodel import select
 
 from orchestrator.dialing import dial
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
+from orchestrator.lifecycle import add_do_not_call
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from orchestrator.tracking.finalize import add_do_not_call
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary
 from tests.dialing.test_dial import LONG_CALLS
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 NY = ZoneInfo("America/New_York")
 

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 
 from sqlmodel import select
 
+from orchestrator.deps import Deps
+from orchestrator.dev.sandbox.server import RunningSandbox
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.providers.sandbox.server import RunningSandbox
-from orchestrator.runtime import Deps
 from orchestrator.scheduling.dispatcher import dispatch_once
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 from tests.dialing.conftest import StackFactory, sandbox_dials, sandbox_summary
 from tests.dialing.test_dial import LONG_CALLS
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 ZONE = "America/New_York"
 

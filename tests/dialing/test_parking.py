@@ -9,15 +9,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
+from orchestrator.deps import Deps
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.dialing.posting import Loaded, post_and_record
-from orchestrator.dialing.scopes import scopes_for
-from orchestrator.runtime import Deps
+from orchestrator.dialing.reconcile import reconcile_unknown
+from orchestrator.dialing.send import Loaded, post_and_record
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.poller import poll_stale, reconcile_unknown
+from orchestrator.tracking.poller import poll_stale
 from tests.dialing.conftest import StackFactory, sandbox_dials
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 #: A stored variable value no intake accepts now (JSON "\ud83d"): planted as old data would be.
 POISON = {"customer_name": "\ud83d"}
@@ -170,7 +171,7 @@ async def test_a_dial_left_dialing_again_and_again_is_parked_by_the_reconciler(
             await _set(
                 db, attempt.id, state="dialing", dial_started_at=deps.now().replace(year=2020)
             )
-            assert await reconcile_unknown(deps) == 1
+            assert (await reconcile_unknown(deps)).resolved == 1
             states.append((await _attempt(db, attempt.id)).state)
         dials = await sandbox_dials(sb)
     assert states == ["scheduled", "scheduled", "parked"]

@@ -10,17 +10,19 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orchestrator.dialing.payload import InitiationRefused, initiation_for
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.dialing.initiation import initiation_for
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of
 from orchestrator.domain.persona import Persona
-from orchestrator.runtime import Deps, build_deps, close_deps
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.errors import InitiationRefused, SecretsUnavailable
+from orchestrator.lifecycle import context_variables
+from orchestrator.lifecycle.memory import remember
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import ContextSettings, Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, ContactContext, Outcome
-from orchestrator.tracking.context import context_variables, remember
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 KEY = SecretBox.generate_key()
 PERSONAS = {

@@ -8,14 +8,14 @@ import httpx
 from sqlmodel import select
 
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
+from orchestrator.recordings.store import FolderStorage
 from orchestrator.settings import SANDBOX_API_KEY
-from orchestrator.storage import FolderStorage
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Outcome
+from orchestrator.tracking.missing_audio import fetch_missing
 from orchestrator.tracking.poller import poll_stale
-from orchestrator.tracking.recordings import fetch_missing
 from tests.dialing.conftest import StackFactory
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 ANSWERED = {
     "success": 1.0,

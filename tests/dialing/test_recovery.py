@@ -10,19 +10,21 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from orchestrator import keys
-from orchestrator.dialing.dial import dial_deadline_secs
-from orchestrator.dialing.payload import initiation_for
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.deps import Deps
+from orchestrator.dialing.initiation import initiation_for
+from orchestrator.dialing.reconcile import reconcile_unknown
+from orchestrator.dialing.send import dial_deadline_secs
 from orchestrator.domain.campaign_policy import policy_of
+from orchestrator.lifecycle import release_orphans
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.providers.elevenlabs import DialResult
-from orchestrator.runtime import Deps
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, WebhookEvent
 from orchestrator.tracking.events import EventResult, process_event
-from orchestrator.tracking.poller import reconcile_unknown, recover_lost_leases, release_orphans
+from orchestrator.tracking.poller import recover_lost_leases
 from tests.dialing.conftest import StackFactory, sandbox_dials
 from tests.dialing.test_dial import LONG_CALLS
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 
 async def attempt_row(db: Database, attempt_id: int) -> Attempt:
@@ -80,7 +82,7 @@ async def test_killed_before_the_post_is_released_without_a_dial(
     async with stack(settings_update={"unknown_grace_secs": 0.1}) as (deps, sb):
         await take_slots(deps, campaign, attempt)
         await claimed_long_ago(deps, db, attempt.id)
-        assert await reconcile_unknown(deps) == 1
+        assert (await reconcile_unknown(deps)).resolved == 1
         held = await deps.limiter.holders(
             scopes_for(deps.settings, campaign, attempt.phone_number).account, now=deps.clock()
         )
@@ -102,7 +104,7 @@ async def test_killed_after_the_post_is_adopted_not_redialled(
         # The dialer sent its POST (the call exists) and died before recording it.
         placed = await place_unrecorded(deps, attempt, contact, campaign)
         await claimed_long_ago(deps, db, attempt.id)
-        assert await reconcile_unknown(deps) == 1
+        assert (await reconcile_unknown(deps)).resolved == 1
         dials = await sandbox_dials(sb)
     row = await attempt_row(db, attempt.id)
     assert row.state in ("initiated", "in_progress")
@@ -124,7 +126,7 @@ async def test_a_dialing_attempt_younger_than_the_deadline_is_left_alone(
                 .values(dial_started_at=deps.now())
             )
         # A live dialer may still be inside its POST: never touch it.
-        assert await reconcile_unknown(deps) == 0
+        assert (await reconcile_unknown(deps)).resolved == 0
     assert (await attempt_row(db, attempt.id)).state == "dialing"
 
 
@@ -191,7 +193,7 @@ async def test_webhooks_stored_before_adoption_are_applied_once_it_is_adopted(
             s.add(event)
         assert event.id is not None
         await claimed_long_ago(deps, db, attempt.id)
-        assert await reconcile_unknown(deps) == 1
+        assert (await reconcile_unknown(deps)).resolved == 1
         job_id = keys.event_job_id("post_call_transcription", conversation, event.id) + ":late"
         queued = await deps.queue.exists(f"{job_key_prefix}{job_id}")
         # What the worker does with that job:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.domain.campaign_policy import CampaignPolicy, policy_of, window_problem
-from orchestrator.domain.windows import LegalBounds
+from orchestrator.domain.windows.rules import LegalBounds
 
 
 def problems(config: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:

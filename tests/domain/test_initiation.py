@@ -10,17 +10,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.domain.initiation import (
-    build_initiation_data,
+from orchestrator.domain.initiation import build_initiation_data
+from orchestrator.domain.text import text_problem
+from orchestrator.domain.variables import (
+    AgentConfig,
+    AgentVariable,
     check_name,
     clean_variables,
     coerce_text,
     redact,
     with_defaults,
 )
-from orchestrator.domain.text import text_problem
 from orchestrator.errors import ValidationFailed
-from orchestrator.settings import AgentConfig, AgentVariable
 
 #: Text we can carry (`domain/text.py`; what cannot be carried is refused first, see test_text).
 carried = st.characters(blacklist_categories=("Cs", "Cc")).filter(lambda c: not text_problem(c))

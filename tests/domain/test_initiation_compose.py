@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.domain.initiation import clean_variables, compose_initiation, secret_safe
+from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.persona import Persona
 from orchestrator.domain.text import text_problem
+from orchestrator.domain.variables import AgentConfig, AgentVariable, clean_variables, secret_safe
 from orchestrator.errors import ValidationFailed
-from orchestrator.settings import AgentConfig, AgentVariable
 
 AGENT = AgentConfig(
     variables={

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orchestrator.domain.phone import InvalidPhoneNumber, is_e164, normalize_e164, time_zones_for
+from orchestrator.domain.phone import is_e164, normalize_e164, time_zones_for
+from orchestrator.errors import InvalidPhoneNumber
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.campaign_policy import RetryConfig
-from orchestrator.domain.policy import RetryRules, outcome_key, retry_delay
+from orchestrator.domain.retry import RetryRules, outcome_key, retry_delay
 
 DEFAULTS = RetryConfig()
 RULES = RetryRules(max_attempts=DEFAULTS.max_attempts, delay_secs=DEFAULTS.delay_secs)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orchestrator.domain.windows import (
+from orchestrator.domain.windows.rules import (
     ALL_DAYS,
     DailyHours,
     LegalBounds,

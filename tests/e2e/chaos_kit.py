@@ -29,16 +29,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestrator.demo import DEMO_CLOCK_RATE, DEMO_CLOCK_START, DEMO_TOML, run_campaign
-from orchestrator.demo import sample_csv as demo_csv
-from orchestrator.devstack import LocalStack, free_port
+from orchestrator.dev.demo import DEMO_CLOCK_RATE, DEMO_CLOCK_START, DEMO_TOML, run_campaign
+from orchestrator.dev.demo import sample_csv as demo_csv
+from orchestrator.dev.sandbox.audio import fake_mp3
+from orchestrator.dev.stack import LocalStack
 from orchestrator.domain.attempt import LIVE, TERMINAL
 from orchestrator.domain.signing import HEADER
 from orchestrator.keys import event_job_id
-from orchestrator.providers.sandbox.audio import fake_mp3
 from orchestrator.settings import load_settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Outcome, WebhookEvent
+from tests.support.ports import free_port
 
 #: Seconds without news before a live call is polled: lost webhooks are made up for quickly.
 POLL_AFTER = 2.0

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.devstack import LocalStack
-from orchestrator.providers.sandbox.audio import fake_mp3
+from orchestrator.dev.sandbox.audio import fake_mp3
+from orchestrator.dev.stack import LocalStack
 from tests.e2e.chaos_kit import (
     Evidence,
     WebhookTap,

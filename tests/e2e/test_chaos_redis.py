@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.stack import LocalStack
 from tests.e2e.chaos_kit import (
     Evidence,
     WebhookTap,

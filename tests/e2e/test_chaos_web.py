@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.stack import LocalStack
 from tests.e2e.chaos_kit import (
     Evidence,
     WebhookTap,

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from orchestrator.demo import (
+from orchestrator.dev.demo import (
     DEMO_CLOCK_RATE,
     DEMO_CLOCK_START,
     DEMO_TOML,
@@ -32,7 +32,7 @@ from orchestrator.demo import (
     run_campaign,
     sample_csv,
 )
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.stack import LocalStack
 from orchestrator.store.engine import Database
 from orchestrator.store.tokens import create_token
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.demo import sample_csv
+from orchestrator.dev.demo import sample_csv
 
 pytestmark = pytest.mark.e2e
 

@@ -18,14 +18,14 @@ import pytest
 from redis import Redis
 from sqlmodel import col, select
 
-from orchestrator.demo import (
+from orchestrator.dev.demo import (
     DEMO_CLOCK_RATE,
     DEMO_CLOCK_START,
     DEMO_TOML,
     run_campaign,
     sample_csv,
 )
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.stack import LocalStack
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Outcome
 

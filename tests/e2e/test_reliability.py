@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from orchestrator.demo import dial_check
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.demo import dial_check
+from orchestrator.dev.stack import LocalStack
 from orchestrator.intake.csv_import import import_csv
 from orchestrator.reports.campaign import campaign_report
 from orchestrator.settings import load_settings

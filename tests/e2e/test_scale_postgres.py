@@ -24,9 +24,10 @@ from sqlalchemy import text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.demo import DEMO_CLOCK_RATE, DEMO_CLOCK_START, DEMO_TOML, run_campaign
-from orchestrator.devpg import PostgresCluster, available
-from orchestrator.devstack import LocalStack
+from orchestrator.dev.demo import DEMO_CLOCK_RATE, DEMO_CLOCK_START, DEMO_TOML, run_campaign
+from orchestrator.dev.stack import LocalStack
+from orchestrator.lifecycle import add_do_not_call
+from orchestrator.lifecycle.memory import remember
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.models import (
@@ -37,9 +38,8 @@ from orchestrator.store.models import (
     DoNotCall,
     Outcome,
 )
-from orchestrator.tracking.context import remember
-from orchestrator.tracking.finalize import add_do_not_call
 from tests.e2e.chaos_kit import read_rows, write_contacts
+from tests.support.postgres import PostgresCluster, available
 
 pytestmark = pytest.mark.e2e
 

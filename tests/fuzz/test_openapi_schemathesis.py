@@ -50,8 +50,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orchestrator.domain import signing
+from orchestrator.domain.variables import AgentConfig, AgentVariable
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentConfig, AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.tokens import create_token

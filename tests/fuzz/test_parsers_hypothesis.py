@@ -2,10 +2,10 @@
 declarations, the post-call webhook's envelope and signature, the outcome reducers, and the
 personalization request.
 
-Each parser either answers or raises its own refusal (`CsvHeaderError`, `ValidationFailed`,
-`SignatureError`, `Refused`) — never anything else — and what it answers obeys the documented
-rules. Known bugs are pinned by `xfail(strict=True)` tests with an explicit failing example; the
-general tests step around exactly those inputs (each place says which test pins it).
+Each parser either answers or raises its own refusal (`CsvRefused`, `ValidationFailed`,
+`SignatureError`, `PersonalizationRefused`) — never anything else — and what it answers obeys
+the documented rules. Known bugs are pinned by `xfail(strict=True)` tests with an explicit failing
+example; the general tests step around exactly those inputs (each place says which test pins it).
 """
 
 from __future__ import annotations
@@ -32,12 +32,7 @@ from sqlmodel import select
 
 from orchestrator.domain import signing
 from orchestrator.domain.attempt import AttemptState
-from orchestrator.domain.initiation import (
-    check_name,
-    clean_variables,
-    compose_initiation,
-    is_secret,
-)
+from orchestrator.domain.initiation import compose_initiation
 from orchestrator.domain.outcome import (
     facts_from_conversation,
     facts_from_initiation_failure,
@@ -46,13 +41,20 @@ from orchestrator.domain.outcome import (
 from orchestrator.domain.overrides import BY_PATH, flatten
 from orchestrator.domain.phone import is_e164
 from orchestrator.domain.text import shown, text_problem, text_problems
-from orchestrator.errors import SignatureError, ValidationFailed
-from orchestrator.intake.csv_import import CsvHeaderError, ImportSummary, import_csv
+from orchestrator.domain.variables import (
+    AgentConfig,
+    AgentVariable,
+    check_name,
+    clean_variables,
+    is_secret,
+)
+from orchestrator.errors import PersonalizationRefused, SignatureError, ValidationFailed
+from orchestrator.intake.csv_import import CsvRefused, ImportSummary, import_csv
 from orchestrator.intake.rows import ContactRow, RowRules
 from orchestrator.intake.text_rows import TextRows
-from orchestrator.personalization.request import Gate, InboundRequest, Refused
+from orchestrator.personalization.request import Gate, InboundRequest
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentConfig, AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.models import Campaign, Contact
@@ -236,7 +238,7 @@ def test_any_header_builds_a_parser_or_is_refused(header: list[str]) -> None:
     expected = any(names) and set(names) >= REQUIRED and len(set(names)) == len(names)
     try:
         parser = TextRows(header, RULES)
-    except CsvHeaderError:
+    except CsvRefused:
         assert not expected, header
         return
     assert expected, header
@@ -314,7 +316,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> ImportTarget:
 
 async def _import(
     target: ImportTarget, content: bytes
-) -> tuple[ImportSummary | CsvHeaderError, list[Contact]]:
+) -> tuple[ImportSummary | CsvRefused, list[Contact]]:
     """Import `content` into a fresh campaign; its summary (or refusal) and its contacts."""
     name = target.campaign()
     path = target.folder / f"{name}.csv"
@@ -322,10 +324,10 @@ async def _import(
     db = Database(target.settings.database_url)
     try:
         try:
-            summary: ImportSummary | CsvHeaderError = await import_csv(
+            summary: ImportSummary | CsvRefused = await import_csv(
                 db, target.settings, path, name, create=True
             )
-        except CsvHeaderError as exc:
+        except CsvRefused as exc:
             summary = exc
         async with db.read() as s:
             # A file refused whole creates no campaign.
@@ -375,7 +377,7 @@ CSV_FILES = st.one_of(
 @DB_BOUND
 def test_any_utf8_file_imports_or_is_refused_by_its_header(target: ImportTarget, text: str) -> None:
     summary, contacts = asyncio.run(_import(target, text.encode()))
-    if isinstance(summary, CsvHeaderError):
+    if isinstance(summary, CsvRefused):
         assert not contacts
         return
     counted = summary.accepted + summary.updated + summary.unchanged + summary.rejected
@@ -477,7 +479,7 @@ def test_valid_rows_round_trip_and_duplicates_fold_into_the_last(
 def test_a_file_that_is_not_utf8_is_refused_cleanly(target: ImportTarget) -> None:
     content = b"external_id,phone_number,customer_name\nx,+14155550123,Jos\xe9\n"
     summary, _contacts = asyncio.run(_import(target, content))
-    assert isinstance(summary, ImportSummary | CsvHeaderError)
+    assert isinstance(summary, ImportSummary | CsvRefused)
 
 
 def test_a_cell_left_open_at_the_end_keeps_its_line_number(target: ImportTarget) -> None:
@@ -490,7 +492,7 @@ def test_a_cell_left_open_at_the_end_keeps_its_line_number(target: ImportTarget)
 def test_an_oversized_cell_is_refused_cleanly(target: ImportTarget) -> None:
     content = b'external_id,phone_number,customer_name\nx,+14155550123,"' + b"a" * 140_000
     summary, _contacts = asyncio.run(_import(target, content))
-    assert isinstance(summary, ImportSummary | CsvHeaderError)
+    assert isinstance(summary, ImportSummary | CsvRefused)
 
 
 @pytest.mark.parametrize("name", ["note", "secret__token"])
@@ -974,8 +976,8 @@ REQUESTS = st.fixed_dictionaries(
 def test_any_personalization_body_is_a_request_or_refused(body: bytes) -> None:
     try:
         inbound = GATE.parse(body)
-    except Refused as refused:
-        answer = orjson.loads(refused.body)
+    except PersonalizationRefused as refused:
+        answer = dict(refused.payload)
         assert refused.status in (400, 422) and answer["error"]
         try:
             parsed = orjson.loads(body)
@@ -993,9 +995,9 @@ def test_any_personalization_body_is_a_request_or_refused(body: bytes) -> None:
     # precomputed record was validated at import): valid there, or refused naming it.
     try:
         GATE.check_caller(inbound.caller_id)
-    except Refused as refused:
+    except PersonalizationRefused as refused:
         assert refused.status == 422
-        assert [p["field"] for p in orjson.loads(refused.body)["problems"]] == ["caller_id"]
+        assert [p["field"] for p in dict(refused.payload)["problems"]] == ["caller_id"]
         assert not is_e164(inbound.caller_id)
     else:
         assert is_e164(inbound.caller_id)
@@ -1014,7 +1016,7 @@ def test_any_personalization_body_is_a_request_or_refused(body: bytes) -> None:
 def test_only_an_accepted_secret_passes_the_gate(given_secret: str | None) -> None:
     try:
         GATE.authenticate(given_secret)
-    except Refused as refused:
+    except PersonalizationRefused as refused:
         assert refused.status == 401 and given_secret != PERSONALIZATION_SECRET
         return
     assert given_secret == PERSONALIZATION_SECRET

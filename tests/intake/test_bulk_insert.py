@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 from orchestrator.store.bulk import among, insert_many
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Contact
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 CONTACT = SQLModel.metadata.tables["contact"]
 

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.main import app
 from orchestrator.store.engine import Database
 from orchestrator.store.models import ApiToken
 

@@ -11,12 +11,12 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
-from orchestrator.intake.csv_import import CsvHeaderError, RowError, import_csv
+from orchestrator.intake.csv_import import CsvRefused, RowError, import_csv
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 HEADER = "external_id,phone_number,timezone,customer_name,balance,visits,vip,system__x\n"
 
@@ -150,7 +150,7 @@ async def test_no_rejects_file_when_every_row_is_good(
 async def test_a_header_without_required_columns_raises(
     db: Database, settings: Settings, tmp_path: Path, text: str
 ) -> None:
-    with pytest.raises(CsvHeaderError):
+    with pytest.raises(CsvRefused):
         await import_csv(db, settings, write(tmp_path, text), "c", create=True)
     assert await contacts_by_external_id(db) == {}
 
@@ -428,15 +428,15 @@ async def test_a_persona_column_is_checked_against_the_campaign(
 async def test_a_file_that_is_not_utf8_is_refused_whole_naming_line_and_byte(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    from orchestrator.intake.csv_import import CsvEncodingError
+    from orchestrator.errors import CsvNotUtf8
 
     # More good rows than a batch before the bad byte: none of them may be stored either.
     good = "".join(f"crm-{i},+1415555{i:04d},,Person {i},,,,\n" for i in range(5000))
     path = tmp_path / "latin1.csv"
     path.write_bytes((HEADER + good).encode() + b"crm-x,+14155559999,,Jos\xe9,,,,\n")
-    with pytest.raises(CsvEncodingError, match=r"line 5002 has the byte 0xE9") as info:
+    with pytest.raises(CsvNotUtf8, match=r"line 5002 has the byte 0xE9") as info:
         await import_csv(db, settings, path, "c", create=True)
-    assert isinstance(info.value, CsvHeaderError)  # every caller's "cannot import" refusal
+    assert isinstance(info.value, CsvRefused)  # every caller's "cannot import" refusal
     assert "UTF-8" in str(info.value)
     assert await contacts_by_external_id(db) == {}
 
@@ -460,7 +460,7 @@ async def test_the_bad_byte_is_found_whatever_the_reading_chunks(
     path = tmp_path / "cut.csv"
     path.write_bytes(head + b"c,+14155550125,Cy" + newline.encode())
     offset = len(newline.join(lines).encode()) + len(b"0124,")  # where the cut sequence starts
-    with pytest.raises(csv_import.CsvEncodingError) as info:
+    with pytest.raises(csv_import.CsvNotUtf8) as info:
         await import_csv(db, settings, path, "c", create=True)
     assert f"line 3 has the byte 0xE5 (byte {offset + 1} of the file)" in str(info.value)
 
@@ -551,7 +551,7 @@ async def test_an_oversized_header_is_a_header_error(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     text = '"' + "h" * (csv.field_size_limit() + 1) + "\nx\n"
-    with pytest.raises(CsvHeaderError, match="header row cannot be read"):
+    with pytest.raises(CsvRefused, match="header row cannot be read"):
         await import_csv(db, settings, write(tmp_path, text), "c", create=True)
 
 
@@ -607,9 +607,9 @@ async def test_create_makes_the_campaign_only_once_the_file_is_known_to_import(
     assert refused.value.problems[0][0] == "name"
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes(HEADER.encode() + b"crm-1,+14155550123,,Jos\xe9,,,,\n")
-    with pytest.raises(CsvHeaderError):
+    with pytest.raises(CsvRefused):
         await import_csv(db, settings, latin1, "new", create=True)
-    with pytest.raises(CsvHeaderError):
+    with pytest.raises(CsvRefused):
         await import_csv(
             db, settings, write(tmp_path, "external_id\nx\n", "h.csv"), "new", create=True
         )
@@ -691,7 +691,7 @@ async def test_a_column_the_file_lacks_keeps_the_stored_value(
 async def test_cells_and_headers_with_invalid_text_are_refused_naming_the_column(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
-    from tests.factories import make_campaign
+    from tests.support.factories import make_campaign
 
     await make_campaign(db, "spring")
     text = (

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
+from orchestrator.domain.phone import normalize_e164
+from orchestrator.errors import InvalidPhoneNumber
 from orchestrator.intake.e164 import fast_e164
 
 

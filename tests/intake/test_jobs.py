@@ -23,13 +23,13 @@ from typer.testing import CliRunner
 
 from jobs import tasks
 from orchestrator import keys
-from orchestrator.cli import app
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.main import app
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact, DeadLetter
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = SecretBox.generate_key()

@@ -6,14 +6,15 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.errors import SecretsUnavailable
 from orchestrator.intake import reseal as reseal_module
 from orchestrator.intake.reseal import reseal_all
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.main import app
+from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 
 async def test_every_secret_is_resealed_with_the_newest_key(

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.persona import Persona
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import CsvRefused, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
-from orchestrator.intake.text_rows import CsvHeaderError, TextRows
+from orchestrator.intake.text_rows import TextRows
 from orchestrator.settings import Settings
 from tests.conftest import AGENT
 
@@ -227,7 +227,7 @@ def test_csv_problems_name_the_column(rules: RowRules, cells: dict[str, str], fi
 def test_a_header_that_cannot_work_is_refused_before_any_row(
     rules: RowRules, header: list[str], message: str
 ) -> None:
-    with pytest.raises(CsvHeaderError, match=message):
+    with pytest.raises(CsvRefused, match=message):
         TextRows(header, rules)
 
 

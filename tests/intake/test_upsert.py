@@ -9,7 +9,7 @@ from orchestrator.intake.upsert import RowResult, upsert_batch
 from orchestrator.secretbox import SecretBox
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from tests.factories import make_campaign
+from tests.support.factories import make_campaign
 
 
 def row(**fields: object) -> ContactRow:

@@ -12,7 +12,7 @@ from orchestrator.limiter.burst import Backlog, BurstAdvisor, budget_day
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 NOW = 1_700_000_000.0
 

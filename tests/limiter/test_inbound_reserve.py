@@ -26,18 +26,18 @@ from sqlmodel import col, select
 
 import jobs.worker
 from jobs.worker import OrchestratorWorker, worker_options
-from orchestrator.devstack import free_port
-from orchestrator.dialing.scopes import account_scope
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import RunningSandbox, running, running_app
 from orchestrator.domain.attempt import TERMINAL
+from orchestrator.limiter.scopes import account_scope
 from orchestrator.limiter.slots import SlotLimiter
 from orchestrator.personalization.request import SANDBOX_PERSONALIZATION_SECRET
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import RunningSandbox, running, running_app
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
+from tests.support.ports import free_port
 
 LIMIT = 6
 RESERVE = 2

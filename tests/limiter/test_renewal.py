@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.deps import Deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.outcome import CallFacts
-from orchestrator.runtime import Deps
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign
 from orchestrator.tracking.merge import merge_facts
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 
 async def live(db: Database, deps: Deps, lease: float) -> tuple[Campaign, int, Any]:

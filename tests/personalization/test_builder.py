@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 from orchestrator.domain.campaign_policy import CampaignPolicy
 from orchestrator.domain.persona import Persona
+from orchestrator.domain.variables import AgentVariable
 from orchestrator.personalization.builder import contact_answer, unknown_answer
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.models import Campaign, Contact, ContactContext
 from tests.conftest import AGENT
 

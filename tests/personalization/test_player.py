@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app as cli
-from orchestrator.devstack import free_port
-from orchestrator.personalization.player import missing_variables, play
+from orchestrator.dev.player import missing_variables, play
+from orchestrator.main import app as cli
 from orchestrator.personalization.request import SANDBOX_PERSONALIZATION_SECRET
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.web.app import create_app
 from orchestrator.web.routes.personalization import PATH
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
-from tests.servers import serve
+from tests.support.factories import make_campaign, make_contact
+from tests.support.ports import free_port
+from tests.support.servers import serve
 
 KNOWN = "+14155550123"
 

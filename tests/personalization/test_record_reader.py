@@ -21,8 +21,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
-from orchestrator.personalization.record_reader import RecordReader, RedisUnavailable
+from orchestrator.errors import RedisUnavailable
+from orchestrator.personalization.record_reader import RecordReader
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 
@@ -240,7 +241,7 @@ async def test_nothing_listening_fails_at_once_with_redis_unavailable(
     for _ in range(2):  # each GET tries again
         with pytest.raises(RedisUnavailable) as caught:
             await reader.get("k")
-        # Refused, not the 30 s timeout run out.
+        # PersonalizationRefused, not the 30 s timeout run out.
         assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
 

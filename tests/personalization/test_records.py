@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from orchestrator.errors import SecretsUnavailable
 from orchestrator.personalization import records
-from orchestrator.secretbox import SecretBox, SecretsUnavailable
+from orchestrator.secretbox import SecretBox
 
 KEY = SecretBox.generate_key()
 ANSWER = {"type": "conversation_initiation_client_data", "dynamic_variables": {"name": "Ada"}}

@@ -12,14 +12,15 @@ from redis.asyncio import Redis
 from sqlalchemy import update
 
 from orchestrator import keys, metrics
+from orchestrator.domain.variables import AgentVariable
 from orchestrator.personalization import records
 from orchestrator.personalization.refresher import Refresher
 from orchestrator.secretbox import SecretBox
-from orchestrator.settings import AgentVariable, Settings
+from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Campaign, Contact, ContactContext
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 KEY = SecretBox.generate_key()
 PHONE = "+14155550123"

@@ -6,10 +6,10 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from orchestrator.errors import PersonalizationRefused
 from orchestrator.personalization.request import (
     SANDBOX_PERSONALIZATION_SECRET,
     Gate,
-    Refused,
     accepted_secrets,
 )
 from orchestrator.settings import Settings
@@ -25,9 +25,9 @@ GOOD = {
 
 
 def _refusal(body: bytes) -> tuple[int, dict[str, object]]:
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(PersonalizationRefused) as caught:
         GATE.parse(body)
-    return caught.value.status, orjson.loads(caught.value.body)
+    return caught.value.status, dict(caught.value.payload)
 
 
 @pytest.mark.parametrize("secret", ["old", "new"])
@@ -37,14 +37,14 @@ def test_any_configured_secret_is_accepted(secret: str) -> None:
 
 @pytest.mark.parametrize(("given", "reason"), [(None, "missing"), ("", "missing"), ("ol", "wrong")])
 def test_missing_or_wrong_secret_is_401(given: str | None, reason: str) -> None:
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(PersonalizationRefused) as caught:
         GATE.authenticate(given)
     assert caught.value.status == 401
-    assert reason in orjson.loads(caught.value.body)["reason"]
+    assert reason in dict(caught.value.payload)["reason"]
 
 
 def test_no_secret_configured_refuses_everything() -> None:
-    with pytest.raises(Refused):
+    with pytest.raises(PersonalizationRefused):
         Gate("X-Secret", [], [AGENT]).authenticate("anything")
 
 
@@ -98,10 +98,10 @@ def test_each_bad_field_is_named(change: dict[str, object], field: str, reason: 
 def test_a_caller_shaped_like_e164_but_outside_any_number_plan_is_refused_by_check_caller() -> None:
     # `parse` checks the caller's shape only; the number plan is checked before the database.
     parsed = GATE.parse(orjson.dumps({**GOOD, "caller_id": "+99912345678"}))
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(PersonalizationRefused) as caught:
         GATE.check_caller(parsed.caller_id)
     assert caught.value.status == 422
-    problems = orjson.loads(caught.value.body)["problems"]
+    problems = dict(caught.value.payload)["problems"]
     assert [p["field"] for p in problems] == ["caller_id"]
     assert "E.164" in problems[0]["reason"]
     GATE.check_caller(GOOD["caller_id"])  # a valid one passes

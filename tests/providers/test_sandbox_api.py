@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import RunningSandbox, running, running_app
-from orchestrator.providers.sandbox.sink import running_sink
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import RunningSandbox, running, running_app
+from orchestrator.dev.sandbox.sink import running_sink
 from orchestrator.settings import SANDBOX_API_KEY
 
 TWILIO = "/v1/convai/twilio/outbound-call"

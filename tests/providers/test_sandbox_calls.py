@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.providers.sandbox.config import OUTCOMES, SandboxConfig
-from orchestrator.providers.sandbox.server import running
-from orchestrator.providers.sandbox.sink import WebhookSink, running_sink
+from orchestrator.dev.sandbox.config import OUTCOMES, SandboxConfig
+from orchestrator.dev.sandbox.server import running
+from orchestrator.dev.sandbox.sink import WebhookSink, running_sink
 from orchestrator.settings import SANDBOX_API_KEY
 
 TWILIO = "/v1/convai/twilio/outbound-call"

@@ -11,11 +11,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.domain import signing
-from orchestrator.domain.attempt import AttemptState
-from orchestrator.domain.outcome import facts_from_conversation
-from orchestrator.providers.sandbox.audio import fake_mp3
-from orchestrator.providers.sandbox.calls import (
+from orchestrator.dev.sandbox.audio import fake_mp3
+from orchestrator.dev.sandbox.calls import (
     CallBook,
     DialRequest,
     InvalidCursor,
@@ -24,10 +21,13 @@ from orchestrator.providers.sandbox.calls import (
     decode_cursor,
     encode_cursor,
 )
-from orchestrator.providers.sandbox.config import OUTCOMES, Outcome, SandboxConfig
-from orchestrator.providers.sandbox.delivery import Deliverer
-from orchestrator.providers.sandbox.schemas import OutboundCallBody
-from orchestrator.providers.sandbox.script import answered_script, initiation_failure
+from orchestrator.dev.sandbox.config import OUTCOMES, Outcome, SandboxConfig
+from orchestrator.dev.sandbox.delivery import Deliverer
+from orchestrator.dev.sandbox.schemas import OutboundCallBody
+from orchestrator.dev.sandbox.script import answered_script, initiation_failure
+from orchestrator.domain import signing
+from orchestrator.domain.attempt import AttemptState
+from orchestrator.domain.outcome import facts_from_conversation
 from orchestrator.settings import SANDBOX_API_KEY, SANDBOX_WEBHOOK_SECRET
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Outcome
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 T0 = datetime(2025, 3, 4, 14, 0, tzinfo=UTC)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
 from orchestrator.reports.live import live_calls
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt
 from tests.reports.conftest import Known
+from tests.support.ports import free_port
 
 
 async def test_unreachable_redis_means_database_counts(

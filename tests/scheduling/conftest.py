@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.runtime import Deps, build_deps, close_deps
-from orchestrator.scheduling.clock import Calendar
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.domain.calendar import Calendar
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orchestrator.scheduling.clock import Calendar, calendar_from
+from orchestrator.domain.calendar import Calendar, calendar_from
 
 START = datetime(2025, 3, 4, 7, 30, tzinfo=UTC)
 

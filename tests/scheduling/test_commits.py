@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.scheduling.commits import GroupCommit
 from orchestrator.store.engine import Database
+from orchestrator.store.group_commit import GroupCommit
 from orchestrator.store.models import DoNotCall
 
 

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
 from orchestrator.errors import ValidationFailed
+from orchestrator.main import app
 from orchestrator.scheduling.control import (
     cancel_campaign,
     pause_campaign,
@@ -21,8 +21,8 @@ from orchestrator.scheduling.dispatcher import dispatch_once
 from orchestrator.store.engine import Database
 from orchestrator.store.migrate import upgrade
 from orchestrator.store.models import Attempt, Campaign, Contact
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 
 async def states(db: Database) -> dict[str, str]:

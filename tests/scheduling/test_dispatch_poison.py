@@ -9,8 +9,8 @@ from sqlmodel import col, select
 from orchestrator.scheduling.dispatcher import dispatch_once
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 
 async def _plant(db: Database) -> tuple[int, int, int]:

@@ -8,13 +8,13 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.scheduling.capacity import headroom
 from orchestrator.scheduling.dispatcher import dispatch_once, requeue_stale
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import TUESDAY_MIDDAY, TUESDAY_NIGHT, DepsFactory, RecordingQueue
+from tests.support.factories import make_campaign, make_contact
 
 
 async def attempts(db: Database) -> dict[int, Attempt]:

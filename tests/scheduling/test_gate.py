@@ -6,14 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from orchestrator.deps import Deps
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.windows import LegalBounds, LegalRule
-from orchestrator.runtime import Deps
-from orchestrator.scheduling.gate import admit
+from orchestrator.domain.windows.rules import LegalBounds, LegalRule
+from orchestrator.rules.gate import admit
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import TUESDAY_MIDDAY, TUESDAY_NIGHT, DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 NY = ZoneInfo("America/New_York")
 MIAMI = "+13055550123"

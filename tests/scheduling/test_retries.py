@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from orchestrator.lifecycle import finish_attempt, settle_unfinished
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Contact
-from orchestrator.tracking.finalize import finish_attempt, settle_unfinished
-from tests.factories import make_campaign, make_contact
 from tests.scheduling.conftest import DepsFactory
+from tests.support.factories import make_campaign, make_contact
 
 NY = ZoneInfo("America/New_York")
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from orchestrator.dialing.scopes import scopes_for
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import (

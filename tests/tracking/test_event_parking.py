@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from jobs import tasks
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.deps import Deps, build_deps, close_deps
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, WebhookEvent

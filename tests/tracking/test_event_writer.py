@@ -52,7 +52,7 @@ async def test_events_never_enqueued_are_swept_up(
 ) -> None:
     from datetime import timedelta
 
-    from orchestrator.runtime import build_deps, close_deps
+    from orchestrator.deps import build_deps, close_deps
     from orchestrator.store.types import utcnow
     from orchestrator.tracking.events import requeue_stuck
 

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from orchestrator.dialing.scopes import scopes_for
+from orchestrator.deps import Deps, build_deps, close_deps
 from orchestrator.domain.attempt import AttemptState
 from orchestrator.domain.outcome import facts_from_conversation
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.limiter.scopes import scopes_for
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome, WebhookEvent
 from orchestrator.tracking.events import EventResult, process_event
 from orchestrator.tracking.merge import merge_facts
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 
 CONV = "conv_test_1"
 

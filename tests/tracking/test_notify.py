@@ -22,18 +22,18 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from typer.testing import CliRunner
 
-from orchestrator.cli import app as cli
+from orchestrator.deps import Deps, build_deps, close_deps
 from orchestrator.domain.campaign_policy import Notifications
-from orchestrator.runtime import Deps, build_deps, close_deps
+from orchestrator.lifecycle import notify
+from orchestrator.main import app as cli
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, DeadLetter, Notification, WebhookEvent
 from orchestrator.store.tokens import create_token
-from orchestrator.tracking import notify
 from orchestrator.tracking.events import process_event
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign, make_contact
-from tests.servers import serve
+from tests.support.factories import make_campaign, make_contact
+from tests.support.servers import serve
 
 
 @pytest.fixture

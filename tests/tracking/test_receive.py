@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.domain.signing import sign
-from orchestrator.errors import SignatureError, ValidationFailed
-from orchestrator.storage import FolderStorage, StorageFull
+from orchestrator.errors import SignatureError, StorageFull, ValidationFailed
+from orchestrator.recordings.store import FolderStorage
 from orchestrator.tracking.audio_extract import AudioExtractor
 from orchestrator.tracking.receive import receive
 

@@ -18,17 +18,17 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from sqlmodel import col, select
 
-from orchestrator.devstack import free_port
+from orchestrator.deps import Deps, build_deps, close_deps
+from orchestrator.dev.sandbox.config import SandboxConfig
+from orchestrator.dev.sandbox.server import running, running_app
 from orchestrator.dialing.dial import DialResultKind, dial_attempt
-from orchestrator.providers.sandbox.config import SandboxConfig
-from orchestrator.providers.sandbox.server import running, running_app
-from orchestrator.runtime import Deps, build_deps, close_deps
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import Attempt, WebhookEvent
 from orchestrator.tracking.events import process_event
 from orchestrator.web.app import create_app
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
+from tests.support.ports import free_port
 
 OPEN_HOURS = "2026-06-02T18:00:00+00:00"  # a Tuesday, 11:00 in Los Angeles
 TWILIO = {"dial_mode": "twilio", "twilio_from_number": "+14155550100"}

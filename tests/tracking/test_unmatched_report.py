@@ -7,8 +7,8 @@ import asyncio
 from redis.asyncio import Redis
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from orchestrator.metrics import gather
+from orchestrator.main import app
+from orchestrator.metrics.shared import gather
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import WebhookEvent

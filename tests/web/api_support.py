@@ -17,7 +17,7 @@ from orchestrator.store.engine import Database
 from orchestrator.store.tokens import create_token
 from orchestrator.web.app import create_app
 from tests.conftest import AGENT
-from tests.servers import serve
+from tests.support.servers import serve
 
 KEY = SecretBox.generate_key()
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import select
 
 from orchestrator.store.models import Attempt, Campaign, Contact, DoNotCall, Outcome
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 from tests.web.api_support import Api
 
 #: JSON escapes as a client sends them: Python's json.loads turns them into a lone surrogate / NUL.

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from orchestrator import keys
-from orchestrator.dialing.scopes import account_scope
+from orchestrator.limiter.scopes import account_scope
 from orchestrator.limiter.slots import SlotLimiter
 from tests.reports.conftest import seed
 from tests.web.api_support import Api

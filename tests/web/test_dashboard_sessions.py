@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from orchestrator.cli import app as cli
+from orchestrator.main import app as cli
 from orchestrator.settings import Settings
 from orchestrator.store.models import WebSession
 from orchestrator.store.tokens import find_token, revoke_token

@@ -8,9 +8,9 @@ from sqlalchemy import update
 from sqlmodel import col
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.main import app
 from orchestrator.store.models import Attempt, Contact, WebhookEvent
-from tests.factories import make_campaign, make_contact
+from tests.support.factories import make_campaign, make_contact
 from tests.web.api_support import Api
 
 REASON = "dynamic_variables.note: invalid text at character 1: a lone surrogate (U+D83D)"

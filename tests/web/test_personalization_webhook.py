@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from orchestrator.devstack import free_port
 from orchestrator.domain.persona import Persona
 from orchestrator.personalization.record_reader import RecordReader
 from orchestrator.personalization.refresher import Refresher
@@ -24,8 +23,9 @@ from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
 from orchestrator.web.app import create_app
 from tests.conftest import AGENT
-from tests.factories import make_campaign, make_contact
-from tests.servers import serve
+from tests.support.factories import make_campaign, make_contact
+from tests.support.ports import free_port
+from tests.support.servers import serve
 
 PATH = "/webhooks/elevenlabs/personalization"
 HEADER = "X-Personalization-Secret"
@@ -84,7 +84,7 @@ async def hook(
 
 
 async def _rebuild(hook: Hook) -> None:
-    await Refresher(hook.settings, hook.db, hook.redis, hook.app.state.secret_box).rebuild()
+    await Refresher(hook.settings, hook.db, hook.redis, hook.app.state.orch.deps.box).rebuild()
 
 
 async def test_precomputed_answer_is_served_on_a_hit(hook: Hook) -> None:

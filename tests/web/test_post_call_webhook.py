@@ -15,7 +15,7 @@ from orchestrator.settings import SANDBOX_WEBHOOK_SECRET, Settings
 from orchestrator.store.engine import Database
 from orchestrator.store.models import WebhookEvent
 from orchestrator.web.app import create_app
-from tests.servers import serve
+from tests.support.servers import serve
 
 PATH = "/webhooks/elevenlabs/post-call"
 

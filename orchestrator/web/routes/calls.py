@@ -10,16 +10,16 @@ from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.errors import ValidationFailed
-from orchestrator.intake.calls import CallRefused, check_call_values, schedule_call
+from orchestrator.errors import CallRefused, ValidationFailed
+from orchestrator.intake.calls import check_call_values, schedule_call
 from orchestrator.intake.rows import RowRules, validate_row
 from orchestrator.intake.schema import CallIn
 from orchestrator.store.models import Attempt, Campaign, Contact
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import State
 from orchestrator.web.idempotency import run_once
 from orchestrator.web.problems import ApiError, invalid, responses
 from orchestrator.web.routes.contacts import IdempotencyKey, campaign_or_404, secret_box
-from orchestrator.web.state import AppState
 
 router = APIRouter(prefix="/v1", tags=["calls"])
 
@@ -59,14 +59,17 @@ class CallState(BaseModel):
     responses=responses(401, 403, 404, 409, 413, 422),
 )
 async def call_now(
-    payload: CallIn, request: Request, token: CrmToken, idempotency_key: IdempotencyKey = None
+    state: State,
+    payload: CallIn,
+    request: Request,
+    token: CrmToken,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upsert the contact (the same row as a bulk push) and schedule a call due now, with
     `call` values for this call only. A contact the campaign has needs only its `external_id`;
     the fields given change it, the rest is kept (variables merge by name). Calling hours, the
     do-not-call list and concurrency still apply. A number on the do-not-call list, or a contact
     already being called, is a 409."""
-    state: AppState = request.app.state.orch
     row_fields = payload.model_dump(exclude={"campaign", "call"}, exclude_unset=True)
     # Everything is checked before the write transaction, which then only writes.
     async with state.db.read() as s:
@@ -115,9 +118,9 @@ async def get_call(
     attempt_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The attempt's id")],
     request: Request,
     token: SupervisorToken,
+    state: State,
 ) -> CallState:
     """The attempt's state and, once known, its conversation and outcome."""
-    state: AppState = request.app.state.orch
     async with state.db.read() as s:
         attempt = await s.get(Attempt, attempt_id)
         if attempt is None:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import CampaignExists, ValidationFailed
 from orchestrator.intake.campaign_spec import (
     CampaignCreate,
     CampaignOut,
@@ -30,10 +30,10 @@ from orchestrator.intake.campaign_spec import (
 from orchestrator.scheduling import control
 from orchestrator.store import campaigns as repo
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import State, app_state
 from orchestrator.web.idempotency import run_once
 from orchestrator.web.problems import ApiError, invalid, responses
 from orchestrator.web.routes.contacts import IdempotencyKey, campaign_or_404
-from orchestrator.web.state import AppState
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,7 @@ class StatusChange(BaseModel):
     responses=responses(401, 403, 409, 413, 422),
 )
 async def create(
+    state: State,
     payload: CampaignCreate,
     request: Request,
     token: CrmToken,
@@ -65,7 +66,6 @@ async def create(
     the settings). An unknown persona, or one overriding what the campaign does not allow, is
     refused. `warnings` names fields stored as given that will not act as written (calling
     hours beyond the legal hours are cut to them)."""
-    state: AppState = request.app.state.orch
     body = await request.body()
     try:
         name, columns, config = resolve_create(json.loads(body), state.settings)
@@ -76,7 +76,7 @@ async def create(
     async def work(s: AsyncSession) -> tuple[int, dict[str, Any]]:
         try:
             campaign = await repo.create_campaign(s, name, config=config, **columns)
-        except repo.CampaignExists as exc:
+        except CampaignExists as exc:
             raise ApiError(409, "conflict", str(exc)) from None
         return 201, saved(campaign, state.settings).model_dump(mode="json")
 
@@ -89,9 +89,8 @@ async def create(
     summary="List campaigns",
     responses=responses(401, 403),
 )
-async def list_all(request: Request, token: SupervisorToken) -> list[CampaignOut]:
+async def list_all(request: Request, token: SupervisorToken, state: State) -> list[CampaignOut]:
     """Every campaign, oldest first."""
-    state: AppState = request.app.state.orch
     async with state.db.read() as s:
         return [campaign_out(c) for c in await repo.list_campaigns(s)]
 
@@ -102,9 +101,13 @@ async def list_all(request: Request, token: SupervisorToken) -> list[CampaignOut
     summary="One campaign",
     responses=responses(401, 403, 404),
 )
-async def get_one(campaign: str, request: Request, token: SupervisorToken) -> CampaignOut:
+async def get_one(
+    campaign: str,
+    request: Request,
+    token: SupervisorToken,
+    state: State,
+) -> CampaignOut:
     """The campaign by id or name."""
-    state: AppState = request.app.state.orch
     async with state.db.read() as s:
         return campaign_out(await campaign_or_404(s, campaign))
 
@@ -127,6 +130,7 @@ async def get_one(campaign: str, request: Request, token: SupervisorToken) -> Ca
     },
 )
 async def update(
+    state: State,
     campaign: str,
     request: Request,
     token: CrmToken,
@@ -135,7 +139,6 @@ async def update(
 ) -> Any:
     """Only the fields given change; nested objects merge; `null` resets a field to its
     default. The name cannot change. `warnings` as for create."""
-    state: AppState = request.app.state.orch
 
     async def work(s: AsyncSession) -> tuple[int, dict[str, Any]]:
         found = await campaign_or_404(s, campaign)
@@ -158,7 +161,7 @@ def _warn_unsigned(name: str, config: dict[str, Any]) -> None:
 
 
 async def _control(request: Request, ref: str, action: str) -> StatusChange:
-    state: AppState = request.app.state.orch
+    state = app_state(request)
     async with state.db.read() as s:
         found = await campaign_or_404(s, ref)
     change = {

@@ -16,18 +16,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from orchestrator.domain.campaign_policy import policy_of
-from orchestrator.domain.initiation import redact
-from orchestrator.domain.phone import InvalidPhoneNumber, normalize_e164
+from orchestrator.domain.phone import normalize_e164
 from orchestrator.domain.text import escaped, text_problem
-from orchestrator.errors import NotFound, ValidationFailed
+from orchestrator.domain.variables import redact
+from orchestrator.errors import InvalidPhoneNumber, NotFound, ValidationFailed
 from orchestrator.intake.rows import ContactRow, RowRules, validate_row
 from orchestrator.intake.schema import ContactsIn, ValidText
 from orchestrator.intake.upsert import upsert_batch
+from orchestrator.lifecycle import add_do_not_call
 from orchestrator.secretbox import SecretBox
 from orchestrator.store import campaigns
 from orchestrator.store.models import Attempt, Campaign, Contact
-from orchestrator.tracking.finalize import add_do_not_call
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import app_deps, app_state
 from orchestrator.web.idempotency import HEADER, run_once
 from orchestrator.web.problems import ApiError, Problem, json_body, responses
 from orchestrator.web.state import AppState
@@ -113,14 +114,12 @@ class DoNotCallAnswer(BaseModel):
 
 
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 def secret_box(request: Request) -> SecretBox:
     """The app's key ring for `secret__` values (built once, in `create_app`)."""
-    box: SecretBox = request.app.state.secret_box
-    return box
+    return app_deps(request).box
 
 
 def refuse_bad_text(field: str, value: str | int) -> None:

@@ -18,11 +18,11 @@ from orchestrator.errors import NotFound, ValidationFailed
 from orchestrator.reports.html import document, live_body, report_body
 from orchestrator.reports.live import LiveCalls, live_calls
 from orchestrator.web.csrf import FIELD
+from orchestrator.web.deps import app_state
 from orchestrator.web.pages import page_headers, refuse_token_in_address
 from orchestrator.web.problems import ApiError
 from orchestrator.web.routes.reports import report_for
 from orchestrator.web.sessions import PATH, SupervisorSession
-from orchestrator.web.state import AppState
 
 router = APIRouter(
     tags=["dashboard"], include_in_schema=False, dependencies=[Depends(refuse_token_in_address)]
@@ -43,7 +43,7 @@ setInterval(tick,%d);})();
 
 
 async def _content(request: Request, campaign: str | None) -> str:
-    state: AppState = request.app.state.orch
+    state = app_state(request)
     live: LiveCalls = await live_calls(state.db, state.queue, state.settings)
     names = [c.name for c in live.campaigns]
     if campaign is None and names:

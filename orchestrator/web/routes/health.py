@@ -9,16 +9,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from orchestrator.metrics import gather
-from orchestrator.web.state import AppState
+from orchestrator.metrics.shared import gather
+from orchestrator.web.deps import State
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(request: Request, state: State) -> JSONResponse:
     """200 when Redis and the database answer, 503 naming what does not."""
-    state: AppState = request.app.state.orch
     checks: dict[str, str] = {}
     try:
         await state.queue.ping()
@@ -42,9 +41,8 @@ async def healthz(request: Request) -> JSONResponse:
     response_class=PlainTextResponse,
     responses={200: {"description": "Prometheus text exposition format"}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, state: State) -> Response:
     """Prometheus text exposition."""
-    state: AppState = request.app.state.orch
     # A scrape must answer even when Redis or the database is down: it shows the last values.
     with contextlib.suppress(Exception):
         state.metrics.shared.snapshot = await gather(

@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from orchestrator.tracking import parking
+from orchestrator.lifecycle import parking
 from orchestrator.web.auth import CrmToken, SupervisorToken
+from orchestrator.web.deps import app_state
 from orchestrator.web.problems import ApiError, responses
 from orchestrator.web.state import AppState
 
@@ -61,8 +62,7 @@ class Requeued(BaseModel):
 
 
 def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.orch
-    return state
+    return app_state(request)
 
 
 @router.get(

@@ -21,12 +21,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from orchestrator import __version__
+from orchestrator.errors import PersonalizationRefused
+from orchestrator.metrics.web import WebMetrics
 from orchestrator.personalization.lookup import Personalizer
-from orchestrator.personalization.request import Gate, Refused
+from orchestrator.personalization.request import Gate
 from orchestrator.secretbox import SecretBox
 from orchestrator.settings import Settings
 from orchestrator.store.engine import Database
-from orchestrator.web.state import WebMetrics
+from orchestrator.web.body_limit import too_large_answer
 
 log = structlog.get_logger(__name__)
 
@@ -58,11 +60,11 @@ class PersonalizationRoute:
             content = await self.personalizer.answer(
                 inbound.agent_id, inbound.caller_id, before_database=self.gate.check_caller
             )
-        except Refused as refused:
+        except PersonalizationRefused as refused:
             counter = self.metrics.rejected.get(refused.status)
             if counter is not None:
                 counter.inc()
-            status, content = refused.status, refused.body
+            status, content = refused.status, orjson.dumps(refused.payload)
         except Exception as exc:
             # A bug or a client that went away: the call still gets every declared variable.
             self.metrics.fallback["error"].inc()
@@ -104,11 +106,8 @@ class PersonalizationRoute:
             if not message.get("more_body", False):
                 return bytes(body)
 
-    def _too_large(self) -> Refused:
-        return Refused(
-            413,
-            {"error": "body_too_large", "reason": f"the body is larger than {self.max_body} bytes"},
-        )
+    def _too_large(self) -> PersonalizationRefused:
+        return PersonalizationRefused(413, too_large_answer(self.max_body))
 
 
 class _Endpoint:
@@ -134,7 +133,7 @@ def open_personalization(
     app: FastAPI, settings: Settings, db: Database, metrics: WebMetrics
 ) -> Personalizer:
     """Build the route's state on `app` (in the lifespan); the caller closes the result."""
-    box: SecretBox = app.state.secret_box
+    box: SecretBox = app.state.orch.deps.box
     personalizer = Personalizer.open(settings, db, box, metrics.registry)
     gate = Gate.from_settings(settings)
     if not gate.configured:

@@ -11,15 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from orchestrator.errors import ValidationFailed
+from orchestrator.errors import PricingError, ValidationFailed
 from orchestrator.reports.build import ReportConfig, build_report
 from orchestrator.reports.export import contacts_csv, report_csv
 from orchestrator.reports.live import live_calls
 from orchestrator.reports.model import Report
-from orchestrator.reports.pricing import PricingError
 from orchestrator.reports.scope import make_scope
 from orchestrator.store import campaigns
 from orchestrator.web.auth import SupervisorToken
+from orchestrator.web.deps import State, app_state
 from orchestrator.web.problems import ApiError, invalid, responses
 from orchestrator.web.state import AppState
 
@@ -51,7 +51,7 @@ async def report_for(
     request: Request, campaign: str | None, since: str | None, until: str | None
 ) -> Report:
     """Build the report the request asks for, mapping bad input to 422 and 404."""
-    state: AppState = request.app.state.orch
+    state = app_state(request)
     try:
         scope = make_scope(campaign, since, until)
     except ValidationFailed as exc:
@@ -138,9 +138,13 @@ async def one_campaign_csv(
     responses=responses(401, 403, 404),
     response_class=StreamingResponse,
 )
-async def contacts_export(campaign: str, request: Request, token: SupervisorToken) -> Any:
+async def contacts_export(
+    campaign: str,
+    request: Request,
+    token: SupervisorToken,
+    state: State,
+) -> Any:
     """One line per contact: disposition, attempts, last outcome, summary, collected data."""
-    state: AppState = request.app.state.orch
     name = await campaign_name(state, campaign)
     pages = await contacts_csv(state.db, name)
     return StreamingResponse(
@@ -153,7 +157,6 @@ async def contacts_export(campaign: str, request: Request, token: SupervisorToke
 @router.get(
     "/live", summary="Calls in flight and campaigns' progress", responses=responses(401, 403)
 )
-async def live(request: Request, token: SupervisorToken) -> JSONResponse:
+async def live(request: Request, token: SupervisorToken, state: State) -> JSONResponse:
     """Calls in flight against the limit (burst apart), from Redis or else the database."""
-    state: AppState = request.app.state.orch
     return JSONResponse((await live_calls(state.db, state.queue, state.settings)).to_dict())

@@ -13,17 +13,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from orchestrator.errors import AccessDenied
 from orchestrator.store.tokens import find_token
+from orchestrator.web.deps import State
 from orchestrator.web.pages import page_headers, refuse_token_in_address, sign_in_page
-from orchestrator.web.sessions import (
-    PATH,
-    SessionCsrf,
-    SignInCsrf,
-    SignInRequired,
-    end_session,
-    start_session,
-)
-from orchestrator.web.state import AppState
+from orchestrator.web.sessions import PATH, SessionCsrf, SignInCsrf, end_session, start_session
 
 router = APIRouter(
     tags=["dashboard"], include_in_schema=False, dependencies=[Depends(refuse_token_in_address)]
@@ -41,6 +35,7 @@ async def login_page(request: Request) -> Response:
 
 @router.post(f"{PATH}/login")
 async def login(
+    state: State,
     request: Request,
     _csrf: SignInCsrf,
     token: Annotated[str, Form(max_length=500)],
@@ -48,15 +43,14 @@ async def login(
 ) -> Response:
     """Check the token once and open a session; the browser keeps only the session's id."""
     secret = token.strip()
-    state: AppState = request.app.state.orch
     found = None
     if secret:
         async with state.db.quick() as s:
             found = await find_token(s, secret)
     if found is None:
-        raise SignInRequired(401, "That token is unknown or revoked.")
+        raise AccessDenied(401, "That token is unknown or revoked.")
     if found.scope not in SIGN_IN_SCOPES:
-        raise SignInRequired(
+        raise AccessDenied(
             403,
             f"A {found.scope} token cannot open the dashboard (it is for the CRM's API); "
             "sign in with a supervisor token.",

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
-from orchestrator.dialing.place import TWILIO_STATUS_PATH
+from orchestrator.dialing.route import TWILIO_STATUS_PATH
 from orchestrator.tracking.event_writer import PendingEvent
-from orchestrator.web.state import AppState
+from orchestrator.web.deps import State
 
 router = APIRouter(tags=["webhooks"])
 
@@ -26,9 +26,8 @@ PATH = TWILIO_STATUS_PATH
     status_code=204,
     responses={401: {"description": "missing or wrong X-Twilio-Signature"}},
 )
-async def twilio_status(request: Request) -> Response:
+async def twilio_status(request: Request, state: State) -> Response:
     """Receive one status callback (`CallStatus`, `AnsweredBy`, `CallDuration`, ...)."""
-    state: AppState = request.app.state.orch
     twilio = state.settings.effective_twilio
     form = await request.form()
     params = {key: str(value) for key, value in form.multi_items()}

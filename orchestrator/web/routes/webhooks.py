@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from orchestrator.domain import signing
-from orchestrator.errors import ValidationFailed
-from orchestrator.storage import StorageFull
+from orchestrator.errors import BodyTooLarge, StorageFull, ValidationFailed
 from orchestrator.tracking.ingest import ingest_post_call
-from orchestrator.tracking.receive import BodyTooLarge, receive
-from orchestrator.web.state import AppState
+from orchestrator.tracking.receive import receive
+from orchestrator.web.body_limit import too_large_answer
+from orchestrator.web.deps import State
 
 router = APIRouter(tags=["webhooks"])
 
@@ -27,9 +27,8 @@ router = APIRouter(tags=["webhooks"])
         503: {"description": "the recording could not be stored; retry later"},
     },
 )
-async def post_call(request: Request) -> Any:
+async def post_call(request: Request, state: State) -> Any:
     """Receive `post_call_transcription`, `post_call_audio` and `call_initiation_failure`."""
-    state: AppState = request.app.state.orch
     settings = state.settings
     started = time.perf_counter()
     try:
@@ -43,7 +42,7 @@ async def post_call(request: Request) -> Any:
             future_secs=settings.webhook_future_tolerance_secs,
         )
     except BodyTooLarge as exc:
-        return JSONResponse({"error": "body_too_large", "reason": str(exc)}, status_code=413)
+        return JSONResponse(too_large_answer(exc.limit), status_code=413)
     except StorageFull as exc:
         # Not accepted, so nothing is lost: the provider may retry, and the poller fetches
         # recordings that never arrived.
