@@ -105,12 +105,13 @@ def settings_reference() -> str:
         sections.append(f"### `{title}`\n\n{_doc(model)}\n\n")
         sections.append(_table(model, prefix, env_prefix, used, missing, nested_below=False))
     stale = sorted(f"{m}.{f}" for m, f in set(FALLBACK) - used)
-    if missing or stale:
-        raise ValueError(
-            "settings reference: "
-            + (f"no description for {', '.join(missing)} (add Field(description=...)); " * bool(missing))
-            + (f"FALLBACK names fields that no longer exist: {', '.join(stale)}" * bool(stale))
-        )
+    problems = []
+    if missing:
+        problems.append(f"no description for {', '.join(missing)} (add Field(description=...))")
+    if stale:
+        problems.append(f"FALLBACK names fields that no longer exist: {', '.join(stale)}")
+    if problems:
+        raise ValueError("settings reference: " + "; ".join(problems))
     return "".join(sections)
 
 
@@ -133,9 +134,10 @@ def sandbox_reference() -> str:
                     field.description or "",
                 ]
             )
-        if not any(row[-1] for row in rows):
-            return _markdown_table(["knob", "environment", "type", "default"], [r[:-1] for r in rows])
-        return _markdown_table(["knob", "environment", "type", "default", "description"], rows)
+        header = ["knob", "environment", "type", "default", "description"]
+        if not any(row[-1] for row in rows):  # no descriptions yet: no empty column
+            return _markdown_table(header[:-1], [row[:-1] for row in rows])
+        return _markdown_table(header, rows)
     raise ValueError(f"sandbox reference: no SandboxConfig in {', '.join(SANDBOX_MODULES)}")
 
 
