@@ -45,9 +45,9 @@ bench: install
 	$(BIN)/python -m orchestrator.bench
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, anchor or
-# generated reference fails the build.
+# generated reference fails the build. NO_MKDOCS_2_WARNING quiets mkdocs-material's banner.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
