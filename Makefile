@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint typecheck check bench redis system-test-packages clean
+.PHONY: install demo test lint typecheck check bench docs redis system-test-packages clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,5 +45,10 @@ check: lint typecheck test
 bench: install
 	$(BIN)/python -m benchmarks
 
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, anchor or
+# generated reference fails the build. NO_MKDOCS_2_WARNING quiets mkdocs-material's banner.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

@@ -30,7 +30,9 @@ from sqlmodel import select
 
 from orchestrator.dev.profile import SAMPLE_AGENT_TOML
 from orchestrator.dev.stack import LocalStack
+from orchestrator.errors import PricingError
 from orchestrator.intake.csv_import import import_csv
+from orchestrator.reports.build import ReportConfig
 from orchestrator.reports.campaign import CampaignReport, campaign_report
 from orchestrator.settings_errors import load_checked
 from orchestrator.store.engine import Database
@@ -61,7 +63,17 @@ failed = 1.5
     + SAMPLE_AGENT_TOML
 )
 
-SANDBOX_OPTIONS = {"concurrency": "20", "time_scale": "0.02", "seed": "7"}
+#: Dollars per credit of the demo's plan ("pro"), the figure of `config/pricing.toml`. The demo's
+#: sandbox bills each call in dollars with it (`cost_fiat`, as the provider does where it gives
+#: one), so the report shows dollars from any working directory, in every process the demo starts.
+DEMO_USD_PER_CREDIT = 0.000198
+
+SANDBOX_OPTIONS = {
+    "concurrency": "20",
+    "time_scale": "0.02",
+    "seed": "7",
+    "usd_per_credit": str(DEMO_USD_PER_CREDIT),
+}
 
 #: The demo's calendar: where it starts and how fast it runs (calendar seconds per real second).
 DEMO_CLOCK_START = datetime(2025, 3, 4, 7, 30, tzinfo=UTC)
@@ -121,11 +133,13 @@ async def dial_check(db: Database, dials: list[dict[str, Any]]) -> dict[str, int
     }
 
 
-async def _watch(db: Database, progress: Progress | None, timeout: float) -> CampaignReport:
+async def _watch(
+    db: Database, config: ReportConfig, progress: Progress | None, timeout: float
+) -> CampaignReport:
     deadline = time.monotonic() + timeout
     task = progress.add_task("calling", total=None) if progress else None
     while True:
-        report = await campaign_report(db, CAMPAIGN)
+        report = await campaign_report(db, CAMPAIGN, config)
         if progress is not None and task is not None:
             progress.update(
                 task,
@@ -148,6 +162,13 @@ async def run_campaign(
         redis_url=stack.redis_url or "",
         _env_file=None,
     )
+    # The report `orchestrator report` prints: the plan's prices and limits, not a bare count.
+    try:
+        config = ReportConfig.from_settings(settings)
+    except PricingError as exc:
+        if console:
+            console.print(f"[yellow]warning:[/] {exc}; dollars only as the sandbox bills them")
+        config = ReportConfig(limit=settings.account_limit)
     db = Database(settings.database_url)
     started = time.monotonic()
     try:
@@ -166,9 +187,9 @@ async def run_campaign(
                 console=console,
                 transient=False,
             ) as progress:
-                report = await _watch(db, progress, timeout)
+                report = await _watch(db, config, progress, timeout)
         else:
-            report = await _watch(db, None, timeout)
+            report = await _watch(db, config, None, timeout)
         sandbox = stack.sandbox_get("/sandbox/summary").json()
         dials = stack.sandbox_get("/sandbox/dials").json()["dials"]
         check = await dial_check(db, dials)

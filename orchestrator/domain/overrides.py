@@ -8,7 +8,11 @@ campaign's `allowed_overrides`. Overrides are written in the provider's own nest
                "language": "en"},
      "tts": {"voice_id": "...", "stability": 0.5, "speed": 1.0, "similarity_boost": 0.8}}
 
-Empty values (`""`, `null`) are omitted, as the provider wants absent fields rather than blanks.
+or with dotted keys, at any level, which are expanded to that shape before anything is checked
+(`{"agent.first_message": "Hi"}` is `{"agent": {"first_message": "Hi"}}`; both forms may be
+mixed). A field given twice — once dotted and once nested — is refused naming it, never merged by
+a guess. What is kept is always the nested shape. Empty values (`""`, `null`) are omitted, as the
+provider wants absent fields rather than blanks.
 """
 
 from __future__ import annotations
@@ -51,6 +55,64 @@ FIELDS: tuple[OverrideField, ...] = (
 )
 BY_PATH: dict[tuple[str, ...], OverrideField] = {f.path: f for f in FIELDS}
 _BRANCHES = {f.path[:i] for f in FIELDS for i in range(1, len(f.path))}
+
+
+def _expand(
+    value: Mapping[Any, Any], path: tuple[str, ...], problems: list[tuple[str, str]], prefix: str
+) -> dict[str, Any]:
+    """`value` with every dotted key split into nested objects (`a.b: x` → `a: {b: x}`).
+
+    A field reached by two keys (`agent.language` beside `agent: {language}`), or a key holding a
+    plain value where another key needs an object below it, is a problem naming that field.
+    """
+    expanded: dict[str, Any] = {}
+    for key, child in value.items():
+        parts = tuple(str(key).split("."))
+        here = (*path, *parts)
+        if "" in parts:
+            problems.append((_name(prefix, here), "a dotted name has an empty part"))
+            continue
+        if isinstance(child, Mapping):
+            child = _expand(child, here, problems, prefix)
+        _place(expanded, parts, child, path, problems, prefix)
+    return expanded
+
+
+def _place(
+    target: dict[str, Any],
+    parts: tuple[str, ...],
+    value: Any,
+    path: tuple[str, ...],
+    problems: list[tuple[str, str]],
+    prefix: str,
+) -> None:
+    """Put `value` at `parts` below `target`, merging objects; anything else given twice is
+    a conflict."""
+    node = target
+    for depth, key in enumerate(parts):
+        here = (*path, *parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if key not in node:
+            if last:
+                node[key] = value
+                return
+            node = node.setdefault(key, {})
+            continue
+        present = node[key]
+        if last and isinstance(present, dict) and isinstance(value, dict):
+            for sub, child in value.items():
+                _place(present, (sub,), child, here, problems, prefix)
+            return
+        if not last and isinstance(present, dict):
+            node = present
+            continue
+        problems.append(
+            (
+                _name(prefix, here),
+                "given twice (as a dotted key and inside a nested object); write it once",
+            )
+        )
+        return
 
 
 def _leaves(
@@ -114,8 +176,11 @@ def clean_overrides(
             [(prefix, "must be an object shaped like conversation_config_override")]
         )
     problems: list[tuple[str, str]] = []
+    expanded = _expand(raw, (), problems, prefix)
+    if problems:
+        raise ValidationFailed(problems)
     cleaned: dict[str, Any] = {}
-    for path, value in _leaves(raw, (), problems, prefix):
+    for path, value in _leaves(expanded, (), problems, prefix):
         spec = BY_PATH[path]
         if value is None or (isinstance(value, str) and not value.strip()):
             continue

@@ -100,8 +100,11 @@ class ContactIn(ValidText):
         default=None,
         description="conversation_config_override fields the campaign allows (agent.prompt.prompt, "
         "agent.first_message, agent.language, agent.prompt.llm, tts.voice_id, tts.stability, "
-        "tts.speed, tts.similarity_boost); replaces a known contact's when given, null removes "
-        "them, left out they are kept",
+        "tts.speed, tts.similarity_boost), nested as the provider writes them "
+        '(`{"agent": {"first_message": "Hi"}}`) or with dotted keys '
+        '(`{"agent.first_message": "Hi"}`), stored nested; a field given in both forms is '
+        "refused; replaces a known contact's when given, null removes them, left out they are "
+        "kept",
     )
 
     @field_validator("external_id", mode="before")
@@ -138,7 +141,11 @@ class CallValues(ValidText):
 
     variables: dict[str, Any] = Field(default_factory=dict)
     persona: str | None = None
-    overrides: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = Field(
+        default=None,
+        description="conversation_config_override fields for this call, nested or with dotted "
+        "keys as in a contact row",
+    )
 
     @field_validator("persona", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: What each rate means; printed with every rendering and in the README.
+#: What each rate means; printed with every rendering and in the docs (guides/reports.md).
 DEFINITIONS: dict[str, str] = {
     "dials": "attempts that reached the provider or were being placed (dialing, unknown, "
     "initiated, in progress, completed, voicemail, no answer, busy, failed)",

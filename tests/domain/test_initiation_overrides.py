@@ -105,3 +105,73 @@ def _nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         node = {key: node}
     assert isinstance(node, dict)
     return node
+
+
+# --- dotted keys: `agent.first_message` is the nested `{"agent": {"first_message": ...}}` -------
+
+
+def test_dotted_keys_are_expanded_to_the_provider_shape() -> None:
+    dotted = {
+        "agent.prompt.prompt": "Be brief.",
+        "agent.prompt.llm": "gpt-4o-mini",
+        "agent.first_message": "Hi {{customer_name}}",
+        "agent.language": "en",
+        "tts.voice_id": "v1",
+        "tts.stability": 0.5,
+        "tts.speed": 1.0,
+        "tts.similarity_boost": 0.8,
+    }
+    nested = {
+        "agent": {
+            "prompt": {"prompt": "Be brief.", "llm": "gpt-4o-mini"},
+            "first_message": "Hi {{customer_name}}",
+            "language": "en",
+        },
+        "tts": {"voice_id": "v1", "stability": 0.5, "speed": 1.0, "similarity_boost": 0.8},
+    }
+    assert ov.clean_overrides(dotted, ALL) == nested
+
+
+def test_the_two_forms_mix_at_any_level() -> None:
+    raw = {"agent": {"prompt.llm": "gpt-4o-mini", "language": "en"}, "agent.first_message": "Hi"}
+    assert ov.clean_overrides(raw, ALL) == {
+        "agent": {"prompt": {"llm": "gpt-4o-mini"}, "language": "en", "first_message": "Hi"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ({"agent.first_message": "Hi", "agent": {"first_message": "Hello"}}, "agent.first_message"),
+        ({"agent": {"first_message": "Hi"}, "agent.first_message": "Hi"}, "agent.first_message"),
+        ({"agent.prompt": {"llm": "a"}, "agent": {"prompt.llm": "b"}}, "agent.prompt.llm"),
+        ({"agent": "x", "agent.language": "en"}, "agent"),
+        ({"agent": None, "agent.language": "en"}, "agent"),
+        ({"tts.speed": 1.0, "tts.speed.x": 1.0}, "tts.speed"),
+    ],
+)
+def test_a_field_given_both_dotted_and_nested_is_refused_naming_it(
+    raw: dict[str, Any], path: str
+) -> None:
+    found = problems(raw)
+    assert list(found) == [f"overrides.{path}"]
+    assert "given twice" in found[f"overrides.{path}"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ({"agent.tools": ["x"]}, "overrides.agent.tools"),
+        ({"agent..language": "en"}, "overrides.agent..language"),
+        ({".agent": "x"}, "overrides..agent"),
+        ({"tts.speed": 2.0}, "overrides.tts.speed"),
+        ({"agent.language": "english please"}, "overrides.agent.language"),
+    ],
+)
+def test_dotted_keys_are_checked_like_nested_ones(raw: dict[str, Any], path: str) -> None:
+    assert path in problems(raw)
+
+
+def test_a_dotted_field_is_held_to_allowed_overrides() -> None:
+    reason = problems({"agent.first_message": "Hi"}, {"prompt"})["overrides.agent.first_message"]
+    assert "allowed_overrides" in reason

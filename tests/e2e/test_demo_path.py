@@ -1,7 +1,8 @@
 """The demo path end to end: real redis-server, sandbox, web and worker processes.
 
 Runs `orchestrator demo --json` on 50 contacts and checks what the provider itself saw against
-what we recorded: every contact final, one dial per attempt, the report equal to the sandbox.
+what we recorded: every contact final, one dial per attempt, the report equal to the sandbox, and
+dollars in the report although the command runs far from `config/` (a temporary folder).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.dev.demo import sample_csv
+from orchestrator.dev.demo import DEMO_TOML, DEMO_USD_PER_CREDIT, sample_csv
+from orchestrator.reports.pricing import load_price
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +106,18 @@ def test_demo_leaves_no_process_behind(demo_json: dict[str, Any]) -> None:
             continue
     assert leftovers == []
     assert demo_json["seconds"] > 0
+
+
+def test_the_report_shows_dollars_from_any_working_directory(demo_json: dict[str, Any]) -> None:
+    report = demo_json["report"]
+    costs = report["costs"]
+    assert costs["credits"] > 0
+    assert costs["usd"] == pytest.approx(costs["credits"] * DEMO_USD_PER_CREDIT, rel=1e-3)
+    assert costs["usd_per_reached_contact"] > 0
+
+
+def test_the_demo_bills_at_the_price_list_figure_of_its_plan() -> None:
+    assert 'plan = "pro"' in DEMO_TOML
+    price = load_price(Path(__file__).parents[2] / "config" / "pricing.toml", "pro")
+    assert price is not None
+    assert price.usd_per_credit == DEMO_USD_PER_CREDIT

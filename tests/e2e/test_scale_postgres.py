@@ -1,7 +1,7 @@
 """The deployment at scale: Postgres, one Redis, the web app and three worker processes.
 
-The README's "Deploy at scale" configuration, run for real: a throwaway PostgreSQL cluster
-(Debian's `postgresql`, started here), one redis-server, `orchestrator web` and three
+The documented production configuration (docs/deploy.md), run for real: a throwaway PostgreSQL
+cluster (Debian's `postgresql`, started here), one redis-server, `orchestrator web` and three
 `orchestrator worker` processes sharing them, against the sandbox. The sandbox enforces a
 concurrency of N and the orchestrator is given exactly N, so a single call too many would be
 refused with a concurrency 429. A campaign of 300 contacts (100 of whom share a phone number

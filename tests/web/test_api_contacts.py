@@ -210,3 +210,23 @@ async def test_a_row_for_an_unknown_contact_needs_a_number_and_the_required_vari
     problems = [[p["field"] for p in r.get("problems", [])] for r in answer["results"]]
     assert problems[:2] == [["phone_number"], ["variables.customer_name"]]
     assert set(await stored(api)) == {"crm-3"}
+
+
+async def test_overrides_may_be_written_with_dotted_keys_and_are_stored_nested(api: Api) -> None:
+    await api.http.post(
+        "/v1/campaigns", json={"name": "c", "allowed_overrides": ["first_message", "tts"]}
+    )
+    answer = await push(
+        api,
+        [
+            contact(1, overrides={"agent.first_message": "Hi", "tts": {"speed": 1.1}}),
+            contact(2, overrides={"agent.first_message": "Hi", "agent": {"first_message": "Yo"}}),
+        ],
+    )
+    first, second = answer["results"]
+    assert first["result"] == "accepted"
+    assert second["result"] == "rejected"
+    assert [p["field"] for p in second["problems"]] == ["overrides.agent.first_message"]
+    contacts = await stored(api)
+    assert contacts["crm-1"].overrides == {"agent": {"first_message": "Hi"}, "tts": {"speed": 1.1}}
+    assert "crm-2" not in contacts
